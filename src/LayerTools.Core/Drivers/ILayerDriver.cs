@@ -1,0 +1,32 @@
+namespace LayerTools.Drivers;
+
+/// <summary>
+/// How a storage driver keeps layer trees. The store owns records, locking and mount counts; a driver
+/// only makes, mounts and removes trees, each identified by layer id, under its own home directory.
+/// </summary>
+public interface ILayerDriver
+{
+    string Name { get; }
+
+    /// <summary>Makes the tree of a new layer: empty, or a view of <paramref name="parentId"/>'s tree to change.</summary>
+    void Create(string id, string? parentId, Action<WorkProgress>? progress);
+
+    /// <summary>Removes the layer's tree and everything the driver keeps for it; a missing tree is not an error.</summary>
+    void Remove(string id);
+
+    bool Exists(string id);
+
+    /// <summary>Makes the tree visible at <see cref="MountPath"/> and returns that path.</summary>
+    string Mount(string id, bool readOnly);
+
+    /// <summary>Takes the mount down; <paramref name="lazy"/> detaches a busy mount instead of failing.</summary>
+    void Unmount(string id, bool lazy);
+
+    string MountPath(string id);
+
+    /// <summary>Key/value facts for Get-LayerStore (backing file system, feature support, ...).</summary>
+    IReadOnlyDictionary<string, string> Status();
+
+    /// <summary>Unmounts everything the driver has mounted under its home.</summary>
+    void Cleanup();
+}

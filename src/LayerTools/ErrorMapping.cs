@@ -1,0 +1,35 @@
+using System.Management.Automation;
+using LayerTools.Native;
+
+namespace LayerTools.Commands;
+
+/// <summary>Turns core exceptions into ErrorRecords with the stable ids of INTERFACE.md.</summary>
+internal static class ErrorMapping
+{
+    public static ErrorRecord ToErrorRecord(Exception exception, object? target) => exception switch
+    {
+        LayerToolsException e => new ErrorRecord(e, e.Error.ToString(), CategoryOf(e.Error), e.Target ?? target),
+        NativeException { IsPermissionDenied: true } e => new ErrorRecord(
+            new UnauthorizedAccessException($"{e.Message}. LayerTools needs root (or CAP_SYS_ADMIN) for this.", e),
+            "NotPermitted", ErrorCategory.PermissionDenied, e.Path ?? target),
+        UnauthorizedAccessException e => new ErrorRecord(e, "NotPermitted", ErrorCategory.PermissionDenied, target),
+        NativeException e => new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, e.Path ?? target),
+        IOException e => new ErrorRecord(e, "FileSystemError", ErrorCategory.WriteError, target),
+        ArgumentException e => new ErrorRecord(e, "InvalidArgument", ErrorCategory.InvalidArgument, target),
+        _ => new ErrorRecord(exception, "UnexpectedError", ErrorCategory.NotSpecified, target),
+    };
+
+    private static ErrorCategory CategoryOf(LayerError error) => error switch
+    {
+        LayerError.LayerNotFound => ErrorCategory.ObjectNotFound,
+        LayerError.LayerNameInUse or LayerError.LayerIdInUse => ErrorCategory.ResourceExists,
+        LayerError.LayerIdAmbiguous or LayerError.InvalidLayerName or LayerError.InvalidLayerId => ErrorCategory.InvalidArgument,
+        LayerError.LayerMounted or LayerError.LayerHasChildren or LayerError.StoreLocked => ErrorCategory.ResourceBusy,
+        LayerError.LayerReadOnly or LayerError.LayerNotMounted or LayerError.LayerIncomplete => ErrorCategory.InvalidOperation,
+        LayerError.StoreNotEmpty => ErrorCategory.ResourceExists,
+        LayerError.StoreCorrupt => ErrorCategory.InvalidData,
+        LayerError.DriverNotSupported => ErrorCategory.NotInstalled,
+        LayerError.NotPermitted => ErrorCategory.PermissionDenied,
+        _ => ErrorCategory.NotSpecified,
+    };
+}
