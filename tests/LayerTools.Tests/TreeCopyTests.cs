@@ -1,0 +1,281 @@
+using System.Buffers.Binary;
+using System.Text;
+using LayerTools.Drivers.Vfs;
+using LayerTools.Native;
+using Xunit;
+
+namespace LayerTools.Tests;
+
+public sealed class TreeCopyTests
+{
+    private static readonly FileKind[] NonDirectories =
+        [FileKind.Regular, FileKind.Symlink, FileKind.Fifo, FileKind.Socket, FileKind.CharDevice, FileKind.BlockDevice];
+
+    // Old enough that relatime would move it on any read.
+    private static readonly Timestamp OldAtime = new(978_307_200, 100_000_001);
+    private static readonly Timestamp In1970 = new(86_401, 123_456_789);
+    private static readonly Timestamp In2100 = new(4_102_444_807, 987_654_321);
+
+    [Fact]
+    public void Copy_keeps_every_file_type_owner_mode_xattr_time_and_hardlink()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        string target = temp.Combine("target");
+        byte[] capability = NetBindServiceCapability();
+        BuildFullTree(source, capability);
+        AssertReadsWouldMoveAtimes(temp.Combine("probe"));
+
+        TreeSnapshot before = TreeSnapshot.Take(source);
+        TreeCopy.Copy(source, target, progress: null);
+        TreeSnapshot copy = TreeSnapshot.Take(target);
+        TreeSnapshot after = TreeSnapshot.Take(source);
+
+        Assert.Empty(copy.DifferencesFrom(before, NonDirectories));
+        Assert.Empty(after.DifferencesFrom(before, NonDirectories));
+
+        // The snapshot comparison above is only as good as the snapshot; pin the hard cases directly too.
+        Assert.Equal(before.Entries.Keys, copy.Entries.Keys);
+        Assert.Equal(Octal("751"), Fs.Lstat(target).Permissions);
+        Assert.Equal("root"u8.ToArray(), Xattrs.Get(target, "user.layer"));
+        Assert.Equal("y"u8.ToArray(), Xattrs.Get(Path.Join(target, "a"), "trusted.overlay.opaque"));
+
+        FileStatus su = Fs.Lstat(Path.Join(target, "usr/bin/su"));
+        Assert.Equal((Octal("4755"), 1234u, 5678u), (su.Permissions, su.Uid, su.Gid));
+        Assert.Equal(capability, Xattrs.Get(Path.Join(target, "usr/bin/ping"), "security.capability"));
+        Assert.Equal(new byte[] { 0, 1, 0, 0xFF, 0 }, Xattrs.Get(Path.Join(target, "hello.txt"), "user.blob"));
+        Assert.Equal(Octal("1777"), Fs.Lstat(Path.Join(target, "tmp")).Permissions);
+        Assert.Equal(Octal("2775"), Fs.Lstat(Path.Join(target, "shared")).Permissions);
+        Assert.Equal(Octal("700"), Fs.Lstat(Path.Join(target, "private")).Permissions);
+
+        FileStatus nullDevice = Fs.Lstat(Path.Join(target, "dev/null"));
+        Assert.Equal((FileKind.CharDevice, 1u, 3u), (nullDevice.Kind, nullDevice.RdevMajor, nullDevice.RdevMinor));
+        FileStatus loop = Fs.Lstat(Path.Join(target, "dev/loop0"));
+        Assert.Equal((FileKind.BlockDevice, 7u, 0u), (loop.Kind, loop.RdevMajor, loop.RdevMinor));
+        Assert.Equal(FileKind.Socket, Fs.Lstat(Path.Join(target, "dev/socket")).Kind);
+        Assert.Equal(FileKind.Fifo, Fs.Lstat(Path.Join(target, "dev/fifo")).Kind);
+
+        FileStatus dangling = Fs.Lstat(Path.Join(target, "dangling"));
+        Assert.Equal((FileKind.Symlink, 7u, 8u), (dangling.Kind, dangling.Uid, dangling.Gid));
+        Assert.Equal((In2100, In1970), (dangling.Atime, dangling.Mtime));
+        Assert.Equal("/nonexistent/target", Fs.ReadLink(Path.Join(target, "dangling")));
+        Assert.Equal(In1970, Fs.Lstat(Path.Join(target, "times/epoch.txt")).Mtime);
+        Assert.Equal(In2100, Fs.Lstat(Path.Join(target, "times/future.txt")).Mtime);
+        Assert.Equal(In1970, Fs.Lstat(Path.Join(target, "private")).Mtime);
+
+        FileStatus h1 = Fs.Lstat(Path.Join(target, "links1/h1"));
+        FileStatus h2 = Fs.Lstat(Path.Join(target, "links1/h2"));
+        FileStatus h3 = Fs.Lstat(Path.Join(target, "links2/h3"));
+        Assert.Equal(3u, h1.LinkCount);
+        Assert.Equal(h1.Inode, h2.Inode);
+        Assert.Equal(h1.Inode, h3.Inode);
+        Assert.Equal("/links1/h1", copy.Entries["/links2/h3"].HardlinkGroup);
+
+        Assert.True(before.Entries["/sparse.img"].Sparse, "the source file should have been sparse to begin with");
+        Assert.True(copy.Entries["/sparse.img"].Sparse, "the copy of a sparse file is no longer sparse");
+        Assert.Equal(64L << 20, copy.Entries["/sparse.img"].Size);
+    }
+
+    [Fact]
+    public void Snapshot_comparison_reports_each_changed_field()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        Directory.CreateDirectory(source);
+        File.WriteAllText(Path.Join(source, "file"), "content");
+        TreeSnapshot before = TreeSnapshot.Take(source);
+
+        Fs.Chmod(Path.Join(source, "file"), Octal("600"));
+        Fs.SetTimes(Path.Join(source, "file"), OldAtime, new Timestamp(In1970.Seconds, In1970.Nanoseconds + 1));
+        Xattrs.Set(Path.Join(source, "file"), "user.extra", [0]);
+        File.WriteAllText(Path.Join(source, "new"), "");
+
+        IReadOnlyList<string> differences = TreeSnapshot.Take(source).DifferencesFrom(before);
+
+        Assert.Contains(differences, d => d.StartsWith("/file: permissions expected 644 got 600"));
+        Assert.Contains(differences, d => d.StartsWith("/file: mtime") && d.EndsWith($"got {In1970.Seconds}.123456790"));
+        Assert.Contains(differences, d => d.StartsWith("/file: xattrs"));
+        Assert.Contains("/new: unexpected Regular", differences);
+        Assert.Contains(differences, d => d.StartsWith("/: mtime"));
+    }
+
+    [Fact]
+    public void Copy_of_a_large_tree_reports_progress_and_equals_the_source()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        string target = temp.Combine("target");
+        Directory.CreateDirectory(source);
+        for (int d = 0; d < 40; d++)
+        {
+            string directory = Path.Join(source, $"dir{d:D2}", "inner");
+            Directory.CreateDirectory(directory);
+            for (int f = 0; f < 50; f++)
+                File.WriteAllText(Path.Join(directory, $"file{f:D2}"), $"file {d}/{f}\n");
+        }
+        var reports = new List<WorkProgress>();
+
+        TreeCopy.Copy(source, target, reports.Add);
+
+        Assert.Empty(TreeSnapshot.Take(target).DifferencesFrom(TreeSnapshot.Take(source)));
+        Assert.NotEmpty(reports);
+        // 2,000 files and 80 directories: often enough to move a bar, rarely enough not to flood the host.
+        Assert.InRange(reports.Count, 10, 30);
+        Assert.All(reports, r => Assert.Equal("Copying layer", r.Activity));
+        Assert.All(reports, r => Assert.True(Fs.TryLstat(Path.Join(target, r.Status), out _), $"'{r.Status}' is not a path in the copy"));
+        Assert.Equal(reports.Select(r => r.Done).Order(), reports.Select(r => r.Done));
+        Assert.True(reports[^1].Done <= 2080);
+    }
+
+    [Fact]
+    public void Copy_of_a_very_deep_tree_does_not_overflow_the_stack()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        string target = temp.Combine("target");
+        // One-letter names keep 2,000 levels just under PATH_MAX for the path-based system calls.
+        string bottom = source;
+        Fs.Mkdir(source, Octal("755"));
+        for (int i = 0; i < 2000; i++)
+        {
+            bottom += "/d";
+            Fs.Mkdir(bottom, Octal("755"));
+        }
+        File.WriteAllText(bottom + "/f", "at the bottom");
+
+        TreeCopy.Copy(source, target, progress: null);
+
+        Assert.Empty(TreeSnapshot.Take(target).DifferencesFrom(TreeSnapshot.Take(source)));
+        Assert.Equal("at the bottom", File.ReadAllText(target + bottom[source.Length..] + "/f"));
+    }
+
+    [Fact]
+    public void Copy_refuses_a_target_that_exists()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        string target = temp.Combine("target");
+        Directory.CreateDirectory(source);
+        Directory.CreateDirectory(target);
+
+        var error = Assert.Throws<NativeException>(() => TreeCopy.Copy(source, target, progress: null));
+
+        Assert.Equal(Errno.EEXIST, error.Errno);
+        Assert.Equal(target, error.Path);
+    }
+
+    private static void BuildFullTree(string root, byte[] capability)
+    {
+        string P(string relative) => Path.Join(root, relative);
+        int stamp = 0;
+        // Every entry gets its own nanoseconds, so a copy that mixes up times cannot pass by luck.
+        void Times(string relative, Timestamp? atime = null, Timestamp? mtime = null)
+        {
+            stamp++;
+            Fs.SetTimes(P(relative),
+                atime ?? OldAtime with { Nanoseconds = OldAtime.Nanoseconds + (uint)stamp },
+                mtime ?? new Timestamp(1_600_000_000 + stamp, 900_000_000u + (uint)stamp * 7));
+        }
+        void Write(string relative, string content, string mode)
+        {
+            File.WriteAllText(P(relative), content);
+            Fs.Chmod(P(relative), Octal(mode));
+        }
+
+        Fs.Mkdir(root, Octal("700"));
+        foreach (string directory in new[] { "a", "a/b", "a/b/c", "tmp", "usr", "usr/bin", "shared", "links1", "links2", "dev", "times", "private" })
+            Fs.Mkdir(P(directory), Octal("755"));
+
+        Write("hello.txt", "hello, layer\n", "644");
+        Xattrs.Set(P("hello.txt"), "user.blob", [0, 1, 0, 0xFF, 0]);
+        Xattrs.Set(P("hello.txt"), "user.empty", []);
+        Xattrs.Set(P("hello.txt"), "trusted.note", Encoding.UTF8.GetBytes("kept by root"));
+        Write("empty", "", "600");
+        Write("ünïcødé name", "utf-8 names survive\n", "644");
+        Write("a/.hidden", "dot files are entries too\n", "644");
+        Write("a/b/c/deep.txt", "deep\n", "444");
+        Xattrs.Set(P("a"), "trusted.overlay.opaque", "y"u8.ToArray());
+
+        using (var handle = File.OpenHandle(P("sparse.img"), FileMode.CreateNew, FileAccess.Write))
+        {
+            RandomAccess.SetLength(handle, 64L << 20);
+            RandomAccess.Write(handle, Encoding.ASCII.GetBytes(new string('x', 8192)), 32L << 20);
+        }
+
+        Fs.Chmod(P("tmp"), Octal("1777"));
+
+        Write("usr/bin/su", "#!/bin/sh\n", "755");
+        Fs.Lchown(P("usr/bin/su"), 1234, 5678);
+        Fs.Chmod(P("usr/bin/su"), Octal("4755"));
+        Write("usr/bin/ping", "\u007FELF", "755");
+        Xattrs.Set(P("usr/bin/ping"), "security.capability", capability);
+
+        Fs.Lchown(P("shared"), 0, 5678);
+        Fs.Chmod(P("shared"), Octal("2775"));
+        Write("shared/readme", "group-shared\n", "664");
+
+        Write("links1/h1", "one inode, three names\n", "640");
+        Fs.Lchown(P("links1/h1"), 1000, 1000);
+        Fs.Link(P("links1/h1"), P("links1/h2"));
+        Fs.Link(P("links1/h1"), P("links2/h3"));
+
+        Fs.Symlink("hello.txt", P("link-to-hello"));
+        Fs.Lchown(P("link-to-hello"), 42, 43);
+        Xattrs.Set(P("link-to-hello"), "trusted.link", [1, 2, 3]);
+        Fs.Symlink("/nonexistent/target", P("dangling"));
+        Fs.Lchown(P("dangling"), 7, 8);
+
+        Fs.Mknod(P("dev/fifo"), FileKind.Fifo, Octal("620"), 0, 0);
+        Fs.Mknod(P("dev/socket"), FileKind.Socket, Octal("755"), 0, 0);
+        Fs.Mknod(P("dev/null"), FileKind.CharDevice, Octal("666"), 1, 3);
+        Fs.Mknod(P("dev/loop0"), FileKind.BlockDevice, Octal("660"), 7, 0);
+        Fs.Lchown(P("dev/loop0"), 0, 6);
+
+        Write("times/epoch.txt", "1970\n", "644");
+        Write("times/future.txt", "2100\n", "644");
+        Write("private/secret", "hush\n", "400");
+        Fs.Chmod(P("private"), Octal("700"));
+
+        foreach (string relative in new[]
+        {
+            "hello.txt", "empty", "ünïcødé name", "a/.hidden", "a/b/c/deep.txt", "sparse.img", "usr/bin/su", "usr/bin/ping",
+            "shared/readme", "links1/h1", "dev/fifo", "dev/socket", "dev/null", "dev/loop0", "private/secret",
+        })
+            Times(relative);
+        Times("times/epoch.txt", mtime: In1970);
+        Times("times/future.txt", mtime: In2100);
+        // Reading a symlink moves its atime under relatime unless that atime lies ahead of its mtime and
+        // ctime and is less than a day old; an atime in 2100 is all three, so these ones stay comparable.
+        Times("link-to-hello", atime: In2100);
+        Times("dangling", atime: In2100, mtime: In1970);
+
+        // Deepest first: each directory's times are set after its last child changed it.
+        foreach (string directory in new[] { "a/b/c", "a/b", "a", "tmp", "usr/bin", "usr", "shared", "links1", "links2", "dev", "times" })
+            Times(directory);
+        Times("private", mtime: In1970);
+
+        Fs.Chmod(root, Octal("751"));
+        Xattrs.Set(root, "user.layer", "root"u8.ToArray());
+        Times("");
+    }
+
+    /// <summary>Without this, a clean "atimes unchanged" result could mean the mount never updates atimes.</summary>
+    private static void AssertReadsWouldMoveAtimes(string probe)
+    {
+        File.WriteAllText(probe, "probe");
+        Fs.SetTimes(probe, OldAtime, OldAtime);
+        File.ReadAllBytes(probe);
+        Assert.NotEqual(OldAtime, Fs.Lstat(probe).Atime);
+    }
+
+    /// <summary>A vfs_cap_data revision 2 blob granting cap_net_bind_service (bit 10), effective.</summary>
+    private static byte[] NetBindServiceCapability()
+    {
+        byte[] blob = new byte[20];
+        BinaryPrimitives.WriteUInt32LittleEndian(blob.AsSpan(0), 0x0200_0001);
+        BinaryPrimitives.WriteUInt32LittleEndian(blob.AsSpan(4), 1u << 10);
+        return blob;
+    }
+
+    private static uint Octal(string digits) => Convert.ToUInt32(digits, 8);
+}
