@@ -65,13 +65,13 @@ public abstract class StoreCmdlet : PSCmdlet
         private static readonly TimeSpan Delay = TimeSpan.FromMilliseconds(500);
         private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(200);
         private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private TimeSpan _last = TimeSpan.MinValue;
+        private TimeSpan? _last;
         private ProgressRecord? _shown;
 
         public void Report(WorkProgress progress)
         {
             TimeSpan now = _clock.Elapsed;
-            if (now < Delay || now - _last < Interval) return;
+            if (now < Delay || (_last is { } last && now - last < Interval)) return;
             _last = now;
             _shown = new ProgressRecord(1, progress.Activity, progress.Status)
             {
