@@ -15,13 +15,10 @@ public enum LayerError
     LayerMounted,
     LayerNotMounted,
     LayerHasChildren,
-    LayerReadOnly,
-    LayerIncomplete,
     StoreLocked,
     StoreNotEmpty,
     StoreCorrupt,
     DriverNotSupported,
-    NotPermitted,
 }
 
 /// <summary>A failure the user can act on: which error, a sentence that says what to do, and what it concerns.</summary>

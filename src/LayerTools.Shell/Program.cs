@@ -1,6 +1,6 @@
 using LayerTools.Shell;
 
-// Usage: LayerTools.Shell SCRIPT.ps1 [-- ARG...]   or   LayerTools.Shell -Command "TEXT"
+// Usage: LayerTools.Shell SCRIPT.ps1   or   LayerTools.Shell -Command "TEXT". Exits 1 if an error reached the screen.
 if (args.Length == 0)
 {
     Console.Error.WriteLine("usage: LayerTools.Shell <script.ps1> | -Command <text>");
@@ -13,5 +13,4 @@ string script = args[0] == "-Command"
 var host = new TextHost(Console.Out, width: Console.IsOutputRedirected ? 120 : Math.Max(80, Console.WindowWidth));
 using var runner = new ScriptRunner(host);
 ScriptResult result = runner.Invoke(script, render: true);
-bool failed = result.Terminating is not null || runner.Invoke("$Error.Count").Output.Single().BaseObject is int errors && errors > 0;
-return host.ExitCode ?? (failed ? 1 : 0);
+return host.ExitCode ?? (result.Terminating is not null || host.ErrorLines > 0 ? 1 : 0);

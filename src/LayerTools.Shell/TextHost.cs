@@ -29,6 +29,9 @@ public sealed partial class TextHost : PSHost
     /// <summary>The prompts shown to the user, as caption + message.</summary>
     public IReadOnlyList<string> Prompts => _ui.PromptsShown;
 
+    /// <summary>How many error lines were shown: an error that reached the screen was not handled by the script.</summary>
+    public int ErrorLines => _ui.ErrorLines;
+
     public int? ExitCode { get; private set; }
 
     public override string Name => "LayerTools.Shell";
@@ -53,12 +56,18 @@ public sealed partial class TextHost : PSHost
         public Queue<string> Answers { get; } = new();
         public List<ProgressRecord> ProgressRecords { get; } = new();
         public List<string> PromptsShown { get; } = new();
+        public int ErrorLines { get; private set; }
 
         public override PSHostRawUserInterface RawUI => _raw;
         public override void Write(string value) => output.Write(value);
         public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => output.Write(value);
         public override void WriteLine(string value) => output.WriteLine(value);
-        public override void WriteErrorLine(string value) => output.WriteLine(value);
+        public override void WriteErrorLine(string value)
+        {
+            ErrorLines++;
+            output.WriteLine(value);
+        }
+
         public override void WriteDebugLine(string message) => output.WriteLine("DEBUG: " + message);
         public override void WriteVerboseLine(string message) => output.WriteLine("VERBOSE: " + message);
         public override void WriteWarningLine(string message) => output.WriteLine("WARNING: " + message);

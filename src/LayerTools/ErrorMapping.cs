@@ -25,11 +25,10 @@ internal static class ErrorMapping
         LayerError.LayerNameInUse or LayerError.LayerIdInUse => ErrorCategory.ResourceExists,
         LayerError.LayerIdAmbiguous or LayerError.InvalidLayerName or LayerError.InvalidLayerId => ErrorCategory.InvalidArgument,
         LayerError.LayerMounted or LayerError.LayerHasChildren or LayerError.StoreLocked => ErrorCategory.ResourceBusy,
-        LayerError.LayerReadOnly or LayerError.LayerNotMounted or LayerError.LayerIncomplete => ErrorCategory.InvalidOperation,
+        LayerError.LayerNotMounted => ErrorCategory.InvalidOperation,
         LayerError.StoreNotEmpty => ErrorCategory.ResourceExists,
         LayerError.StoreCorrupt => ErrorCategory.InvalidData,
         LayerError.DriverNotSupported => ErrorCategory.NotInstalled,
-        LayerError.NotPermitted => ErrorCategory.PermissionDenied,
         _ => ErrorCategory.NotSpecified,
     };
 }

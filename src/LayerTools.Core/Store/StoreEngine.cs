@@ -287,7 +287,7 @@ public sealed class StoreEngine
         MountTable mounts = MountTable.Load(RunDirectory);
         mounts.Entries.Clear();
         mounts.Save();
-        Directory.Delete(Path.Combine(Root, Driver.Name), recursive: true);
+        TreeRemoval.Remove(Path.Combine(Root, Driver.Name));
     }
 
     private T Write<T>(Func<Session, T> work)

@@ -41,10 +41,10 @@ public sealed class LayerCmdletTests : IDisposable
 
         string[] lines = _engine.Render("Get-Layer -Root $r").Split('\n').Select(l => l.TrimEnd()).Where(l => l.Length > 0).ToArray();
 
-        Assert.Matches(@"^Id\s+Names\s+Parent\s+Created\s+Mounts\s+RO$", lines[0]);
+        Assert.Matches(@"^Id\s+Parent\s+Created\s+Mounts\s+RO\s+Names$", lines[0]);
         Assert.Matches(@"^-+\s+-+\s+-+\s+-+\s+-+\s+-+$", lines[1]);
-        Assert.Matches($@"^{parent.Id[..12]} base\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+0$", lines[2]);
-        Assert.Matches($@"^{child.Id[..12]} child\s+{parent.Id[..12]} \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+0 ro$", lines[3]);
+        Assert.Matches($@"^{parent.Id[..12]}\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+0\s+base$", lines[2]);
+        Assert.Matches($@"^{child.Id[..12]} {parent.Id[..12]} \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+0 ro child$", lines[3]);
         Assert.Equal(4, lines.Length);
     }
 

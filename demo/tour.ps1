@@ -1,0 +1,38 @@
+# A short tour of LayerTools: a base layer, a child that starts as a copy of it, mounts and refusals.
+# Runs in pwsh 7 (./demo/tour.ps1) and in the bundled host (dotnet run --project src/LayerTools.Shell -- demo/tour.ps1).
+# Needs root: layers are mounted for real.
+$ErrorActionPreference = 'Stop'
+Import-Module "$PSScriptRoot/../LayerTools.psd1"
+$r = "/var/tmp/layertools-tour"
+function Step([string] $text) { $Host.UI.WriteLine(""); $Host.UI.WriteLine("PS> $text") }
+
+Step "Initialize-LayerStore -Root $r -Driver vfs"
+Initialize-LayerStore -Root $r -Driver vfs -Force -Confirm:$false | Out-Default
+
+Step "New-Layer -Root $r -Name base | Mount-Layer   # then write two files into it"
+$mount = New-Layer -Root $r -Name base | Mount-Layer
+[IO.File]::WriteAllText("$($mount.Path)/motd", "hello from the base layer`n")
+[IO.Directory]::CreateDirectory("$($mount.Path)/etc") | Out-Null
+[IO.File]::WriteAllText("$($mount.Path)/etc/hostname", "tour`n")
+$mount | Out-Default
+Dismount-Layer -Root $r base
+
+Step "New-Layer -Root $r -Name app -Parent base | Mount-Layer"
+$app = New-Layer -Root $r -Name app -Parent base | Mount-Layer
+$app | Out-Default
+$Host.UI.WriteLine("app sees: " + ([IO.File]::ReadAllText("$($app.Path)/motd")).Trim())
+
+Step "Get-Layer -Root $r"
+Get-Layer -Root $r | Out-Default
+
+Step "Remove-Layer -Root $r base"
+try { Remove-Layer -Root $r base }
+catch { $Host.UI.WriteLine("refused [$($_.FullyQualifiedErrorId)]: $($_.Exception.Message)") }
+
+Step "Remove-Layer -Root $r base -Recurse -Force -WhatIf"
+Remove-Layer -Root $r base -Recurse -Force -WhatIf
+
+Step "Remove-Layer -Root $r base -Recurse -Force; Get-LayerStore -Root $r"
+Remove-Layer -Root $r base -Recurse -Force -Confirm:$false
+Get-LayerStore -Root $r | Out-Default
+[IO.Directory]::Delete($r, $true)
