@@ -16,7 +16,8 @@ public enum LayerError
     LayerNotMounted,
     LayerHasChildren,
     StoreLocked,
-    StoreNotEmpty,
+    StoreNotFound,
+    StoreAlreadyInitialized,
     StoreCorrupt,
     DriverNotSupported,
 }

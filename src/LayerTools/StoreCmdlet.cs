@@ -26,12 +26,18 @@ public abstract class StoreCmdlet : PSCmdlet
         Progress = p => _progress?.Report(p),
     };
 
-    /// <summary>The store at -Root (opened again when a piped object names another store).</summary>
+    /// <summary>
+    /// The store at -Root (opened again when a piped object names another store). Only New-Layer and
+    /// Initialize-LayerStore create a store; anything else on a mistyped root says there is none.
+    /// </summary>
     protected StoreEngine Store
     {
         get
         {
-            if (_store is null || _store.Root != Path.GetFullPath(RootPath)) _store = StoreEngine.Open(Options);
+            if (_store is null || _store.Root != Path.TrimEndingDirectorySeparator(Path.GetFullPath(RootPath)))
+                _store = StoreEngine.OpenExisting(Options) ?? throw new LayerToolsException(LayerError.StoreNotFound,
+                    $"There is no layer store at '{RootPath}'. Check -Root (or $env:LAYERTOOLS_ROOT); Initialize-LayerStore or New-Layer creates a store.",
+                    RootPath);
             return _store;
         }
     }

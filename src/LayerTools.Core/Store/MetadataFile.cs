@@ -37,6 +37,14 @@ public static class MetadataFile
         }
     }
 
+    /// <summary>Deletes temporary files that writers which died mid-write left in <paramref name="directory"/>.</summary>
+    public static void RemoveAbandoned(string directory)
+    {
+        if (!Directory.Exists(directory)) return;
+        foreach (string file in Directory.EnumerateFiles(directory, ".*.tmp"))
+            File.Delete(file);
+    }
+
     public static void Write<T>(string path, T value)
     {
         byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(value, Options);

@@ -17,25 +17,32 @@ public sealed class MountEntry
 public sealed class MountTable
 {
     private readonly string _file;
+    private readonly MountFile _content;
 
-    private MountTable(string file, Dictionary<string, MountEntry> entries)
+    private MountTable(string file, MountFile content)
     {
         _file = file;
-        Entries = entries;
+        _content = content;
     }
 
-    public Dictionary<string, MountEntry> Entries { get; }
+    /// <summary>The store these mounts belong to, so a mount path alone leads back to its store.</summary>
+    public string? Root => _content.Root;
 
-    public static MountTable Load(string runDirectory)
+    public Dictionary<string, MountEntry> Entries => _content.Layers;
+
+    /// <summary>Reads the table of a run directory; <paramref name="root"/> is recorded on the next save.</summary>
+    public static MountTable Load(string runDirectory, string? root)
     {
         string file = System.IO.Path.Combine(runDirectory, "mounts.json");
-        return new MountTable(file, MetadataFile.Read<Dictionary<string, MountEntry>>(file) ?? new());
+        MountFile content = MetadataFile.Read<MountFile>(file) ?? new MountFile();
+        content.Root ??= root;
+        return new MountTable(file, content);
     }
 
     public void Save()
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(_file)!);
-        MetadataFile.Write(_file, Entries);
+        MetadataFile.Write(_file, _content);
     }
 
     /// <summary>The entry for a layer if its mount is still there; a mount taken down behind our back counts as none.</summary>
@@ -49,4 +56,11 @@ public sealed class MountTable
         foreach (string id in vanished) Entries.Remove(id);
         return vanished;
     }
+}
+
+/// <summary>mounts.json: the store's root and its mounted layers by id.</summary>
+public sealed class MountFile
+{
+    public string? Root { get; set; }
+    public Dictionary<string, MountEntry> Layers { get; set; } = new();
 }

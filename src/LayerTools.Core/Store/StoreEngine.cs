@@ -37,7 +37,7 @@ public sealed class StoreEngine
     /// <summary>Opens a store that has been initialized; null if there is none at the root.</summary>
     public static StoreEngine? OpenExisting(StoreOptions options)
     {
-        string root = Path.GetFullPath(options.Root);
+        string root = FullPath(options.Root);
         StoreConfig? config = MetadataFile.Read<StoreConfig>(Path.Combine(root, ConfigFile));
         return config is null ? null : new StoreEngine(options, root, config);
     }
@@ -48,7 +48,7 @@ public sealed class StoreEngine
     /// </summary>
     public static StoreEngine Initialize(StoreOptions options, string? driver, bool force)
     {
-        string root = Path.GetFullPath(options.Root);
+        string root = FullPath(options.Root);
         string wanted = driver ?? DriverRegistry.Default;
         DriverRegistry.EnsureSupported(wanted);
         Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -58,7 +58,7 @@ public sealed class StoreEngine
         if (existing is not null && !force)
         {
             if (driver is not null && driver != existing.Driver)
-                throw new LayerToolsException(LayerError.StoreNotEmpty,
+                throw new LayerToolsException(LayerError.StoreAlreadyInitialized,
                     $"Store '{root}' is already initialized with the {existing.Driver} driver. Use -Force to remove all its layers and re-initialize it with {driver}.", root);
             return new StoreEngine(options, root, existing);
         }
@@ -73,7 +73,7 @@ public sealed class StoreEngine
 
     public LayerStore Describe()
     {
-        MountTable mounts = MountTable.Load(RunDirectory);
+        MountTable mounts = MountTable.Load(RunDirectory, Root);
         List<LayerRecord> layers = ReadLayers().Layers.Where(l => !l.Incomplete).ToList();
         return new LayerStore
         {
@@ -89,7 +89,7 @@ public sealed class StoreEngine
 
     public IReadOnlyList<Layer> List()
     {
-        MountTable mounts = MountTable.Load(RunDirectory);
+        MountTable mounts = MountTable.Load(RunDirectory, Root);
         return ReadLayers().Layers.Where(l => !l.Incomplete).Select(l => ToLayer(l, mounts)).ToList();
     }
 
@@ -97,13 +97,13 @@ public sealed class StoreEngine
     public Layer Get(string nameOrId)
     {
         LayerRecord record = Resolve(ReadLayers(), nameOrId);
-        return ToLayer(record, MountTable.Load(RunDirectory));
+        return ToLayer(record, MountTable.Load(RunDirectory, Root));
     }
 
     /// <summary>The layers whose parent is this one.</summary>
     public IReadOnlyList<Layer> Children(string id)
     {
-        MountTable mounts = MountTable.Load(RunDirectory);
+        MountTable mounts = MountTable.Load(RunDirectory, Root);
         return ReadLayers().Layers.Where(l => !l.Incomplete && l.Parent == id).Select(l => ToLayer(l, mounts)).ToList();
     }
 
@@ -235,7 +235,7 @@ public sealed class StoreEngine
     /// <summary>As <see cref="Unmount(string, bool)"/>, naming the mount by its path.</summary>
     public LayerMount UnmountPath(string path, bool force) => Write(session =>
     {
-        string full = Path.GetFullPath(path).TrimEnd('/');
+        string full = FullPath(path);
         string? id = session.Mounts.Entries.FirstOrDefault(e => e.Value.Path == full).Key;
         if (id is null)
             throw new LayerToolsException(LayerError.LayerNotMounted, $"No layer of store '{Root}' is mounted at '{full}'.", full);
@@ -281,19 +281,26 @@ public sealed class StoreEngine
     /// <summary>Unmounts everything and removes every layer; used when a store is re-initialized.</summary>
     private void Wipe()
     {
+        // Every record is marked first, so a crash halfway leaves layers the next writer removes, never half-removed ones that look whole.
+        LayerList layers = ReadLayers();
+        foreach (LayerRecord layer in layers.Layers) layer.Incomplete = true;
+        MetadataFile.Write(Path.Combine(Root, LayersFile), layers);
         Driver.Cleanup();
-        foreach (LayerRecord layer in ReadLayers().Layers) Driver.Remove(layer.Id);
-        MetadataFile.Write(Path.Combine(Root, LayersFile), new LayerList());
-        MountTable mounts = MountTable.Load(RunDirectory);
+        MountTable mounts = MountTable.Load(RunDirectory, Root);
         mounts.Entries.Clear();
         mounts.Save();
+        foreach (LayerRecord layer in layers.Layers) Driver.Remove(layer.Id);
+        MetadataFile.Write(Path.Combine(Root, LayersFile), new LayerList());
         TreeRemoval.Remove(Path.Combine(Root, Driver.Name));
     }
 
     private T Write<T>(Func<Session, T> work)
     {
         using FileLock storeLock = AcquireLock(Root, _options.LockTimeout);
-        var session = new Session(this, ReadLayers(), MountTable.Load(RunDirectory));
+        // Only lock holders write metadata, so a temporary file seen now was left by a writer that died.
+        MetadataFile.RemoveAbandoned(Root);
+        MetadataFile.RemoveAbandoned(RunDirectory);
+        var session = new Session(this, ReadLayers(), MountTable.Load(RunDirectory, Root));
         RepairMounts(session);
         RemoveIncomplete(session);
         return work(session);
@@ -418,6 +425,25 @@ public sealed class StoreEngine
     public static bool IsId(string text) => text.Length == 64 && text.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
 
     private static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+
+    /// <summary>The absolute form of a path, without a trailing slash, so every spelling of a store names one store.</summary>
+    private static string FullPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+
+    /// <summary>
+    /// The root of the store that has a layer mounted at <paramref name="mountPath"/>, found through the
+    /// run directories under <paramref name="runRoot"/>; null when no store knows that mount.
+    /// </summary>
+    public static string? FindStoreOfMount(string mountPath, string runRoot)
+    {
+        string full = FullPath(mountPath);
+        if (!Directory.Exists(runRoot)) return null;
+        foreach (string runDirectory in Directory.EnumerateDirectories(runRoot))
+        {
+            MountTable table = MountTable.Load(runDirectory, root: null);
+            if (table.Root is not null && table.Entries.Values.Any(e => e.Path == full)) return table.Root;
+        }
+        return null;
+    }
 
     /// <summary>Each store has its own run directory, named after its root so two stores never share counts.</summary>
     private static string RunDirectoryOf(string root, string runRoot) =>

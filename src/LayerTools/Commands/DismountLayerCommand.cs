@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LayerTools.Store;
 
 namespace LayerTools.Commands;
 
@@ -28,6 +29,9 @@ public sealed class DismountLayerCommand : LayerCmdlet
         string path = GetUnresolvedProviderPathFromPSPath(Path);
         Run(path, () =>
         {
+            // A mount path leads back to its store, so -Root is needed only to disambiguate.
+            if (!MyInvocation.BoundParameters.ContainsKey(nameof(Root)))
+                Root = StoreEngine.FindStoreOfMount(path, Options.RunRoot) ?? Root;
             if (!ShouldProcess($"Mount '{path}'", Force ? "Dismount all users" : "Dismount")) return;
             Emit(Store.UnmountPath(path, Force));
         });

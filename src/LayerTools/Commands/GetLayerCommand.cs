@@ -8,7 +8,7 @@ public sealed class GetLayerCommand : StoreCmdlet
 {
     /// <summary>Ids, names, unique id prefixes or wildcard patterns; none lists every layer.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("Id")]
+    [Alias("Id", "LayerId")]
     [ArgumentCompleter(typeof(LayerCompleter))]
     [SupportsWildcards]
     public string[]? Name { get; set; }

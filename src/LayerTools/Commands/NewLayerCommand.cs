@@ -32,10 +32,12 @@ public sealed class NewLayerCommand : StoreCmdlet
         string label = Name.Length > 0 ? $"'{string.Join("', '", Name)}'" : "(unnamed)";
         Run(label, () =>
         {
+            // A parent must exist already; without one, the store itself is created only once -WhatIf/-Confirm allow it.
             string? parent = Parent is null ? null : Store.Get(Parent).Id;
-            if (!ShouldProcess($"Layer {label} in store '{Store.Root}'", parent is null ? "Create" : $"Create on parent {parent[..12]}"))
+            if (!ShouldProcess($"Layer {label} in store '{RootPath}'", parent is null ? "Create" : $"Create on parent {parent[..12]}"))
                 return;
-            WriteObject(Store.Create(new LayerSpec { Names = Name, Parent = parent, Id = Id, ReadOnly = ReadOnly, Metadata = Metadata }));
+            StoreEngine store = StoreEngine.Open(Options);
+            WriteObject(store.Create(new LayerSpec { Names = Name, Parent = parent, Id = Id, ReadOnly = ReadOnly, Metadata = Metadata }));
         });
     }
 }

@@ -221,4 +221,52 @@ public sealed class LayerCmdletTests : IDisposable
         Assert.Contains(_engine.Host.Progress, p => p.Activity == "Copying layer" && p.RecordType == ProgressRecordType.Processing);
         Assert.Equal(ProgressRecordType.Completed, _engine.Host.Progress[^1].RecordType);
     }
+
+    [Fact]
+    public void OnlyNewLayerAndInitializeCreateAStore()
+    {
+        string missing = _engine.Root + "-typo";
+
+        ErrorRecord error = _engine.Run($"Get-Layer -Root '{missing}'").SingleError();
+        Assert.Equal("StoreNotFound,LayerTools.Commands.GetLayerCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ObjectNotFound, error.CategoryInfo.Category);
+        Assert.Equal("StoreNotFound,LayerTools.Commands.GetLayerStoreCommand",
+            _engine.Run($"Get-LayerStore -Root '{missing}'").SingleError().FullyQualifiedErrorId);
+        _engine.Run($"New-Layer -Root '{missing}' -Name web -WhatIf").ThrowOnError();
+        Assert.False(Directory.Exists(missing));
+
+        Layer created = _engine.Run($"New-Layer -Root '{missing}' -Name web").Single<Layer>();
+        Assert.Equal("vfs", created.Driver);
+        Assert.True(File.Exists(Path.Combine(missing, "store.json")));
+        _engine.Run($"Remove-Layer -Root '{missing}' web; [IO.Directory]::Delete('{missing}', $true)").ThrowOnError();
+    }
+
+    [Fact]
+    public void DismountByPathFindsTheStoreOfTheMount()
+    {
+        LayerMount mount = _engine.Run("New-Layer -Root $r -Name web | Mount-Layer").Single<LayerMount>();
+
+        LayerMount after = _engine.Run($"Dismount-Layer -Path '{mount.Path}/' -PassThru").Single<LayerMount>();
+
+        Assert.Equal(0, after.MountCount);
+        Assert.Equal(_engine.Root, after.Root);
+        Assert.False(Mounts.IsMountPoint(mount.Path));
+    }
+
+    [Fact]
+    public void AMountPipesBackToItsLayer()
+    {
+        Layer web = _engine.Run("New-Layer -Root $r -Name web").Single<Layer>();
+        Layer found = _engine.Run("Mount-Layer -Root $r web | Get-Layer").Single<Layer>();
+        Assert.Equal(web.Id, found.Id);
+        Assert.Equal(1, found.MountCount);
+    }
+
+    [Fact]
+    public void RemovingAWholeStoreWithRecurseReportsNoMissingDescendants()
+    {
+        _engine.Run("New-Layer -Root $r -Name a; New-Layer -Root $r -Name b -Parent a; New-Layer -Root $r -Name c -Parent b; New-Layer -Root $r -Name d").ThrowOnError();
+        _engine.Run("Get-Layer -Root $r | Remove-Layer -Recurse").ThrowOnError();
+        Assert.Empty(_engine.Run("Get-Layer -Root $r").ThrowOnError().Output);
+    }
 }
