@@ -33,8 +33,9 @@ public static class TreeRemoval
             // Root may remove entries of a 0555 directory, but rmdir of its children needs write+exec on it.
             if ((status.Permissions & 0x1C0) != 0x1C0) Fs.Chmod(path, status.Permissions | 0x1C0);
             pending.Push((path, true));
-            foreach (string child in Directory.EnumerateFileSystemEntries(path))
+            foreach (string name in DirectoryListing.Names(path))
             {
+                string child = Path.Join(path, name);
                 if (Fs.Lstat(child).Kind == FileKind.Directory) pending.Push((child, false));
                 else Fs.Unlink(child);
             }

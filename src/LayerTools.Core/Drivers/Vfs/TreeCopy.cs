@@ -1,4 +1,3 @@
-using System.IO.Enumeration;
 using LayerTools.Native;
 using Tmds.Linux;
 
@@ -15,15 +14,6 @@ public static class TreeCopy
     private const int ProgressEvery = 100;
     // Every entry starts out 0700 and gets its real mode after chown, which would clear special bits.
     private const uint OwnerOnly = 0x1C0;
-
-    // Hidden (dot) files are ordinary entries in a layer; nothing may be skipped.
-    private static readonly EnumerationOptions AllEntries = new()
-    {
-        AttributesToSkip = 0,
-        IgnoreInaccessible = false,
-        RecurseSubdirectories = false,
-        ReturnSpecialDirectories = false,
-    };
 
     /// <summary>Copies the directory <paramref name="source"/> to <paramref name="target"/>, which must not exist yet.</summary>
     public static void Copy(string source, string target, Action<WorkProgress>? progress)
@@ -151,24 +141,10 @@ public static class TreeCopy
         }
     }
 
-    private static List<string> SortedNames(string directory)
+    private static string[] SortedNames(string directory)
     {
-        List<string> names;
-        try
-        {
-            names = new FileSystemEnumerable<string>(directory, (ref FileSystemEntry entry) => entry.FileName.ToString(), AllEntries).ToList();
-        }
-        // .NET reports an unreadable directory in its own exception types, without the errno; keep the
-        // promise that every failure of the copy names its call and path.
-        catch (UnauthorizedAccessException)
-        {
-            throw new NativeException("opendir", directory, Errno.EACCES);
-        }
-        catch (DirectoryNotFoundException)
-        {
-            throw new NativeException("opendir", directory, Errno.ENOENT);
-        }
-        names.Sort(StringComparer.Ordinal);
+        string[] names = DirectoryListing.Names(directory);
+        Array.Sort(names, StringComparer.Ordinal);
         return names;
     }
 }
