@@ -1,0 +1,10 @@
+namespace LayerTools.Archive;
+
+/// <summary>How a layer's tar stream is compressed.</summary>
+public enum CompressionKind
+{
+    None,
+    Gzip,
+    Zstd,
+    Bzip2,
+}
