@@ -12,7 +12,8 @@
     CmdletsToExport      = @(
         'Initialize-LayerStore', 'Get-LayerStore',
         'New-Layer', 'Get-Layer', 'Set-Layer', 'Remove-Layer',
-        'Mount-Layer', 'Dismount-Layer'
+        'Mount-Layer', 'Dismount-Layer',
+        'Get-LayerChanges', 'Export-LayerDiff', 'Import-LayerDiff', 'Measure-LayerDiff'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

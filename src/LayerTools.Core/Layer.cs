@@ -17,6 +17,15 @@ public sealed class Layer
     public long? UncompressedSize { get; init; }
     public string? Metadata { get; init; }
 
+    /// <summary>How the tarball the layer was last imported from was compressed (None, Gzip, Zstd, Bzip2).</summary>
+    public string? Compression { get; init; }
+
+    public IReadOnlyList<uint> Uids { get; init; } = [];
+    public IReadOnlyList<uint> Gids { get; init; } = [];
+
+    /// <summary>Why the layer's content cannot be trusted (a failed or interrupted import); null when it is sound.</summary>
+    public string? Problem { get; init; }
+
     /// <summary>The store the layer lives in, so a piped layer finds its way back to it.</summary>
     public required string Root { get; init; }
 
@@ -47,4 +56,32 @@ public sealed class LayerStore
     public required IReadOnlyDictionary<string, string> Status { get; init; }
 
     public override string ToString() => Root;
+}
+
+/// <summary>A layer diff that was written, read or measured: where, how compressed, and the digests of both forms.</summary>
+public sealed class LayerDiff
+{
+    public required string LayerId { get; init; }
+
+    /// <summary>The tarball file; null for standard output or a measurement.</summary>
+    public string? Path { get; init; }
+
+    public required string Compression { get; init; }
+
+    /// <summary>Bytes of the (compressed) stream as written or read.</summary>
+    public long Size { get; init; }
+
+    /// <summary>"sha256:..." of the (compressed) stream.</summary>
+    public required string Digest { get; init; }
+
+    public long UncompressedSize { get; init; }
+    public required string UncompressedDigest { get; init; }
+
+    /// <summary>How many tar entries the diff holds.</summary>
+    public long Entries { get; init; }
+
+    /// <summary>True when the diff was replayed byte for byte from the tarball the layer was imported from.</summary>
+    public bool Exact { get; init; }
+
+    public override string ToString() => Path ?? UncompressedDigest;
 }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using LayerTools.Archive;
 using LayerTools.Native;
 
 namespace LayerTools.Commands;
@@ -9,6 +10,8 @@ internal static class ErrorMapping
     public static ErrorRecord ToErrorRecord(Exception exception, object? target) => exception switch
     {
         LayerToolsException e => new ErrorRecord(e, e.Error.ToString(), CategoryOf(e.Error), e.Target ?? target),
+        ArchiveUnsafeEntryException e => new ErrorRecord(e, "ArchiveUnsafeEntry", ErrorCategory.SecurityError, e.EntryName ?? target),
+        ArchiveCorruptException e => new ErrorRecord(e, "ArchiveCorrupt", ErrorCategory.InvalidData, e.EntryName ?? target),
         NativeException { IsPermissionDenied: true } e => new ErrorRecord(
             new UnauthorizedAccessException($"{e.Message}. LayerTools needs root (or CAP_SYS_ADMIN) for this.", e),
             "NotPermitted", ErrorCategory.PermissionDenied, e.Path ?? target),
@@ -21,11 +24,11 @@ internal static class ErrorMapping
 
     private static ErrorCategory CategoryOf(LayerError error) => error switch
     {
-        LayerError.LayerNotFound => ErrorCategory.ObjectNotFound,
+        LayerError.LayerNotFound or LayerError.ArchiveNotFound => ErrorCategory.ObjectNotFound,
         LayerError.LayerNameInUse or LayerError.LayerIdInUse => ErrorCategory.ResourceExists,
         LayerError.LayerIdAmbiguous or LayerError.InvalidLayerName or LayerError.InvalidLayerId => ErrorCategory.InvalidArgument,
         LayerError.LayerMounted or LayerError.LayerHasChildren or LayerError.StoreLocked => ErrorCategory.ResourceBusy,
-        LayerError.LayerNotMounted => ErrorCategory.InvalidOperation,
+        LayerError.LayerNotMounted or LayerError.LayerReadOnly => ErrorCategory.InvalidOperation,
         LayerError.StoreNotFound => ErrorCategory.ObjectNotFound,
         LayerError.StoreAlreadyInitialized => ErrorCategory.ResourceExists,
         LayerError.StoreCorrupt => ErrorCategory.InvalidData,

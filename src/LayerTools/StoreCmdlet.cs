@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Management.Automation;
+using LayerTools.Archive;
 using LayerTools.Native;
 using LayerTools.Store;
 
@@ -50,7 +51,7 @@ public abstract class StoreCmdlet : PSCmdlet
         {
             work();
         }
-        catch (Exception e) when (e is LayerToolsException or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (e is LayerToolsException or IOException or UnauthorizedAccessException or ArgumentException or ArchiveUnsafeEntryException)
         {
             WriteError(ErrorMapping.ToErrorRecord(e, target));
         }

@@ -27,8 +27,8 @@ public static class TreeComparer
     {
         FileStatus upperStatus = RootStatus(upperRoot);
         return lowerRoot is null
-            ? Walk(null, upperRoot, rootChanged: false)
-            : Walk(lowerRoot, upperRoot, Differs(lowerRoot, RootStatus(lowerRoot), upperRoot, upperStatus));
+            ? Walk(null, upperRoot, rootChange: ChangeKind.Added)
+            : Walk(lowerRoot, upperRoot, Differs(lowerRoot, RootStatus(lowerRoot), upperRoot, upperStatus) ? ChangeKind.Modified : null);
     }
 
     private static FileStatus RootStatus(string root)
@@ -39,11 +39,11 @@ public static class TreeComparer
         return status;
     }
 
-    private static IEnumerable<LayerChange> Walk(string? lowerRoot, string upperRoot, bool rootChanged)
+    private static IEnumerable<LayerChange> Walk(string? lowerRoot, string upperRoot, ChangeKind? rootChange)
     {
-        // The root exists in every layer, so against an empty lower tree it is not a change; against a
-        // real one it is compared like any directory.
-        if (rootChanged) yield return new LayerChange { Path = "/", Kind = ChangeKind.Modified };
+        // Against an empty lower tree the root's own mode, owner and times come from this layer, so it is
+        // Added like everything else; against a real one it is compared like any directory.
+        if (rootChange is { } kind) yield return new LayerChange { Path = "/", Kind = kind };
 
         // One level per directory on the current path, deepest on top: a pre-order walk that yields a
         // directory's whole subtree before its next sibling, which is exactly LayerPathComparer order.

@@ -10,7 +10,7 @@ namespace LayerTools.Store;
 /// Every change runs under the store's exclusive file lock against freshly read metadata, so
 /// several processes can share one store; reads take no lock and see whole files only.
 /// </summary>
-public sealed class StoreEngine
+public sealed partial class StoreEngine
 {
     private const string ConfigFile = "store.json";
     private const string LayersFile = "layers.json";
@@ -107,7 +107,8 @@ public sealed class StoreEngine
         return ReadLayers().Layers.Where(l => !l.Incomplete && l.Parent == id).Select(l => ToLayer(l, mounts)).ToList();
     }
 
-    public Layer Create(LayerSpec spec) => Write(session =>
+    /// <summary>Creates a layer; with <paramref name="archive"/>, applies that layer tarball to it before it counts as made.</summary>
+    public Layer Create(LayerSpec spec, Stream? archive = null) => Write(session =>
     {
         string id = spec.Id ?? NewId();
         if (!IsId(id))
@@ -126,6 +127,7 @@ public sealed class StoreEngine
             Metadata = spec.Metadata,
             ReadOnly = spec.ReadOnly,
             Incomplete = true,
+            Untouched = true,
         };
         // Recorded before the driver touches the disk, so a crash leaves a record the next writer cleans up.
         session.Layers.Layers.Add(record);
@@ -133,10 +135,12 @@ public sealed class StoreEngine
         try
         {
             Driver.Create(id, parent?.Id, _options.Progress);
+            if (archive is not null) ApplyDiff(session, record, archive, path: null);
         }
         catch
         {
             Driver.Remove(id);
+            DeleteExactRecord(id);
             session.Layers.Layers.Remove(record);
             session.SaveLayers();
             throw;
@@ -198,6 +202,7 @@ public sealed class StoreEngine
             layer.Incomplete = true;
             session.SaveLayers();
             Driver.Remove(layer.Id);
+            DeleteExactRecord(layer.Id);
             session.Layers.Layers.Remove(layer);
             session.SaveLayers();
             _options.Verbose?.Invoke($"Removed layer {layer.Id}.");
@@ -212,6 +217,7 @@ public sealed class StoreEngine
         bool wantReadOnly = readOnly || record.ReadOnly;
         if (!session.Mounts.Entries.TryGetValue(record.Id, out MountEntry? entry))
         {
+            if (!wantReadOnly) MarkTouched(session, record);
             string path = Driver.Mount(record.Id, wantReadOnly);
             entry = new MountEntry { Path = path, ReadOnly = wantReadOnly };
             session.Mounts.Entries[record.Id] = entry;
@@ -324,6 +330,7 @@ public sealed class StoreEngine
             _options.Warning?.Invoke($"Removing layer {layer.Id}: an earlier operation on it was interrupted and left it incomplete.");
             if (session.Mounts.Entries.Remove(layer.Id)) Driver.Unmount(layer.Id, lazy: true);
             Driver.Remove(layer.Id);
+            DeleteExactRecord(layer.Id);
             session.Layers.Layers.Remove(layer);
         }
         session.Mounts.Save();
@@ -405,6 +412,10 @@ public sealed class StoreEngine
             UncompressedDigest = record.UncompressedDigest,
             UncompressedSize = record.UncompressedSize,
             Metadata = record.Metadata,
+            Compression = record.Compression,
+            Uids = record.Uids ?? [],
+            Gids = record.Gids ?? [],
+            Problem = record.Problem,
             Root = Root,
         };
     }

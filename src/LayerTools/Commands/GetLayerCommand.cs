@@ -17,7 +17,7 @@ public sealed class GetLayerCommand : StoreCmdlet
     {
         if (Name is null || Name.Length == 0)
         {
-            Run(RootPath, () => WriteObject(Store.List(), enumerateCollection: true));
+            Run(RootPath, () => Emit(Store.List()));
             return;
         }
         foreach (string name in Name)
@@ -26,12 +26,22 @@ public sealed class GetLayerCommand : StoreCmdlet
             {
                 if (!WildcardPattern.ContainsWildcardCharacters(name))
                 {
-                    WriteObject(Store.Get(name));
+                    Emit([Store.Get(name)]);
                     return;
                 }
                 var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
-                WriteObject(Store.List().Where(l => pattern.IsMatch(l.Id) || l.Names.Any(pattern.IsMatch)), enumerateCollection: true);
+                Emit(Store.List().Where(l => pattern.IsMatch(l.Id) || l.Names.Any(pattern.IsMatch)));
             });
+        }
+    }
+
+    /// <summary>Writes the layers, with a warning for each whose content cannot be trusted.</summary>
+    private void Emit(IEnumerable<Layer> layers)
+    {
+        foreach (Layer layer in layers)
+        {
+            if (layer.Problem is not null) WriteWarning($"Layer {Describe(layer)}: {layer.Problem}.");
+            WriteObject(layer);
         }
     }
 }

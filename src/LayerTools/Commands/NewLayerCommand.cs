@@ -27,6 +27,11 @@ public sealed class NewLayerCommand : StoreCmdlet
     [Parameter]
     public string? Metadata { get; set; }
 
+    /// <summary>A layer tarball (plain, gzip, zstd or bzip2) to apply to the new layer before it counts as made.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Archive { get; set; }
+
     protected override void ProcessRecord()
     {
         string label = Name.Length > 0 ? $"'{string.Join("', '", Name)}'" : "(unnamed)";
@@ -37,7 +42,8 @@ public sealed class NewLayerCommand : StoreCmdlet
             if (!ShouldProcess($"Layer {label} in store '{RootPath}'", parent is null ? "Create" : $"Create on parent {parent[..12]}"))
                 return;
             StoreEngine store = StoreEngine.Open(Options);
-            WriteObject(store.Create(new LayerSpec { Names = Name, Parent = parent, Id = Id, ReadOnly = ReadOnly, Metadata = Metadata }));
+            var spec = new LayerSpec { Names = Name, Parent = parent, Id = Id, ReadOnly = ReadOnly, Metadata = Metadata };
+            WriteObject(Archive is null ? store.Create(spec) : store.Create(spec, GetUnresolvedProviderPathFromPSPath(Archive)));
         });
     }
 }

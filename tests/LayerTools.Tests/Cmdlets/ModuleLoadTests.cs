@@ -35,6 +35,6 @@ public sealed class ModuleLoadTests
 
         Assert.Equal(0, process.ExitCode);
         Assert.Equal("", errors);
-        Assert.Equal("driver=vfs fs=ext4 commands=8", output.Trim());
+        Assert.Equal("driver=vfs fs=ext4 commands=12", output.Trim());
     }
 }

@@ -1,0 +1,282 @@
+using LayerTools.Archive;
+using LayerTools.Changes;
+using LayerTools.Native;
+
+namespace LayerTools.Store;
+
+/// <summary>Layer tarballs in and out, and the changes between layers.</summary>
+public sealed partial class StoreEngine
+{
+    private const string ExactDirectory = "exact";
+
+    /// <summary>Applies the layer tarball in <paramref name="file"/> to a writable layer.</summary>
+    public LayerDiff ImportDiff(string nameOrId, string file)
+    {
+        using FileStream input = OpenTarball(file);
+        return ImportDiff(nameOrId, input, input.Name);
+    }
+
+    /// <summary>Creates a layer from the layer tarball in <paramref name="file"/>.</summary>
+    public Layer Create(LayerSpec spec, string file)
+    {
+        using FileStream input = OpenTarball(file);
+        return Create(spec, input);
+    }
+
+    /// <summary>
+    /// Writes a layer's diff to <paramref name="file"/>: into a temporary file beside it, renamed into
+    /// place when complete, so the path never holds half a tarball.
+    /// </summary>
+    public LayerDiff ExportDiff(string nameOrId, string? fromNameOrId, string file, CompressionKind compression, bool overwrite)
+    {
+        string target = Path.GetFullPath(file);
+        if (!overwrite && File.Exists(target))
+            throw new IOException($"'{target}' exists already; remove it, choose another path, or leave out -NoClobber.");
+        string temporary = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.part");
+        try
+        {
+            LayerDiff diff;
+            using (var output = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                diff = ExportDiff(nameOrId, fromNameOrId, output, compression, target);
+                output.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, target, overwrite: true);
+            return diff;
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Applies a layer tarball (none, gzip, zstd or bzip2) to a writable layer.</summary>
+    public LayerDiff ImportDiff(string nameOrId, Stream input, string? path) => Write(session =>
+    {
+        LayerRecord record = Resolve(session.Layers, nameOrId);
+        if (record.ReadOnly)
+            throw new LayerToolsException(LayerError.LayerReadOnly,
+                $"Layer '{Display(record)}' is read-only; import into a writable layer (New-Layer -Parent '{Display(record)}').", record.Id);
+        // Marked before the first byte lands, so a crash mid-import leaves a layer the store reports as damaged.
+        record.Problem = "an import into this layer was interrupted; its content is partly applied";
+        session.SaveLayers();
+        try
+        {
+            LayerDiff diff = ApplyDiff(session, record, input, path);
+            record.Problem = null;
+            session.SaveLayers();
+            return diff;
+        }
+        catch (Exception e)
+        {
+            record.Problem = $"an import into this layer failed ({e.Message}); its content is partly applied";
+            session.SaveLayers();
+            throw;
+        }
+    });
+
+    /// <summary>
+    /// Writes the diff of a layer against <paramref name="fromNameOrId"/> (default: its parent) to
+    /// <paramref name="output"/>. A layer made from a tarball and not changed since gives back that
+    /// tarball's exact bytes; otherwise the diff is computed from the trees.
+    /// </summary>
+    public LayerDiff ExportDiff(string nameOrId, string? fromNameOrId, Stream output, CompressionKind compression, string? path) => Write(session =>
+    {
+        LayerRecord record = Resolve(session.Layers, nameOrId);
+        LayerRecord? from = fromNameOrId is null ? ParentOf(session, record) : Resolve(session.Layers, fromNameOrId);
+        return WithTree(session, record, writable: false, tree =>
+        {
+            // Both digests in one pass: one counter on each side of the compressor. Disposing the chain
+            // flushes the compressor's trailer into the output but leaves the output itself open.
+            var written = new DigestStream(output, leaveOpen: true);
+            var tar = new DigestStream(Compression.OpenWrite(written, compression));
+            long entries = 0;
+            bool exact;
+            using (tar)
+            {
+                exact = from?.Id == record.Parent && TryReplayExact(record, tree, tar);
+                if (!exact)
+                    entries = WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, lower, tar));
+            }
+            output.Flush();
+            return new LayerDiff
+            {
+                LayerId = record.Id,
+                Path = path,
+                Compression = compression.ToString(),
+                Size = written.Length,
+                Digest = written.Digest,
+                UncompressedSize = tar.Length,
+                UncompressedDigest = tar.Digest,
+                Entries = entries,
+                Exact = exact,
+            };
+        });
+    });
+
+    /// <summary>The changes of a layer against <paramref name="fromNameOrId"/> (default: its parent), in path order.</summary>
+    public IReadOnlyList<LayerChange> Changes(string nameOrId, string? fromNameOrId) => Write(session =>
+    {
+        LayerRecord record = Resolve(session.Layers, nameOrId);
+        LayerRecord? from = fromNameOrId is null ? ParentOf(session, record) : Resolve(session.Layers, fromNameOrId);
+        return WithTree(session, record, writable: false, tree =>
+            WithTreeOrEmpty(session, from, writable: false, lower => TreeComparer.Compare(lower, tree)));
+    });
+
+    /// <summary>Applies a tarball into a layer's tree and records what it was; the caller owns failure handling.</summary>
+    private LayerDiff ApplyDiff(Session session, LayerRecord record, Stream input, string? path)
+    {
+        bool exact = record.Untouched;
+        MarkTouched(session, record);
+        long? total = input.CanSeek ? input.Length - input.Position : null;
+        var compressed = new DigestStream(input, leaveOpen: true);
+        using Stream decompressed = Compression.OpenRead(compressed, out CompressionKind kind, leaveOpen: true);
+        var tarBytes = new DigestStream(decompressed, leaveOpen: true);
+        string exactFile = ExactRecordPath(record.Id);
+        string exactPart = exactFile + ".part";
+        TarSplitRecorder? recorder = exact ? new TarSplitRecorder(CreateExactFile(exactPart)) : null;
+        try
+        {
+            using var reader = new TarReader(tarBytes, recorder?.RawSink, leaveOpen: true);
+            Action<WorkProgress>? progress = _options.Progress is null ? null
+                : p => _options.Progress(p with { Done = compressed.Length, Total = total ?? 0 });
+            ApplyResult result = WithTree(session, record, writable: true,
+                tree => ChangesetApplier.Apply(reader, tree, progress, recorder is null ? null : recorder.Applied));
+            // Whatever follows the end of the archive counts for the digests as well.
+            tarBytes.CopyTo(Stream.Null);
+            compressed.CopyTo(Stream.Null);
+            if (recorder is not null)
+            {
+                recorder.Complete(tarBytes.Digest, tarBytes.Length);
+                recorder.Dispose();
+                recorder = null;
+                File.Move(exactPart, exactFile, overwrite: true);
+            }
+
+            record.CompressedDigest = compressed.Digest;
+            record.CompressedSize = compressed.Length;
+            record.UncompressedDigest = tarBytes.Digest;
+            record.UncompressedSize = tarBytes.Length;
+            record.Compression = kind.ToString();
+            record.Uids = result.Uids.Order().ToList();
+            record.Gids = result.Gids.Order().ToList();
+            _options.Verbose?.Invoke($"Applied {result.Entries} entries ({tarBytes.Length} bytes of tar, {kind}) to layer {record.Id}.");
+            return new LayerDiff
+            {
+                LayerId = record.Id,
+                Path = path,
+                Compression = kind.ToString(),
+                Size = compressed.Length,
+                Digest = compressed.Digest,
+                UncompressedSize = tarBytes.Length,
+                UncompressedDigest = tarBytes.Digest,
+                Entries = result.Entries,
+                Exact = exact,
+            };
+        }
+        finally
+        {
+            recorder?.Dispose();
+            if (File.Exists(exactPart)) File.Delete(exactPart);
+        }
+    }
+
+    private static long WriteChanges(string tree, string? lower, Stream tarOutput)
+    {
+        using var tar = new TarWriter(tarOutput, leaveOpen: true);
+        long entries = ChangesetWriter.Write(tar, tree, TreeComparer.Enumerate(lower, tree), progress: null);
+        tar.Finish();
+        return entries;
+    }
+
+    /// <summary>Replays the tarball the layer was made from, if it still matches the layer's files.</summary>
+    private bool TryReplayExact(LayerRecord record, string tree, Stream tarOutput)
+    {
+        string file = ExactRecordPath(record.Id);
+        if (!File.Exists(file)) return false;
+        // Verified before the first byte goes out: the output may be a pipe that cannot be taken back.
+        try
+        {
+            using FileStream check = File.OpenRead(file);
+            if (!TarSplitReplayer.Verify(check, tree))
+            {
+                _options.Warning?.Invoke($"The files of layer {record.Id} changed since it was imported; exporting a fresh diff instead of the original tarball.");
+                return false;
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            _options.Warning?.Invoke($"The record of layer {record.Id}'s original tarball is damaged ({e.Message}); exporting a fresh diff instead.");
+            return false;
+        }
+        using FileStream replay = File.OpenRead(file);
+        TarSplitReplayer.Replay(replay, tree, tarOutput);
+        return true;
+    }
+
+    /// <summary>Once a layer's tree is written after its creation, an earlier tarball no longer describes it.</summary>
+    private void MarkTouched(Session session, LayerRecord record)
+    {
+        if (!record.Untouched && !File.Exists(ExactRecordPath(record.Id))) return;
+        record.Untouched = false;
+        DeleteExactRecord(record.Id);
+        session.SaveLayers();
+    }
+
+    private LayerRecord? ParentOf(Session session, LayerRecord record) =>
+        record.Parent is null ? null : session.Layers.Layers.First(l => l.Id == record.Parent);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the layer's tree: through its mount if it is mounted, else mounted
+    /// for the duration. A null layer is the empty tree (a base layer's "parent").
+    /// </summary>
+    private T WithTreeOrEmpty<T>(Session session, LayerRecord? record, bool writable, Func<string?, T> work)
+    {
+        if (record is null) return work(null);
+        if (session.Mounts.Live(record.Id) is { } entry)
+        {
+            if (writable && entry.ReadOnly)
+                throw new LayerToolsException(LayerError.LayerMounted,
+                    $"Layer '{Display(record)}' is mounted read-only at {entry.Path}; dismount it first.", record.Id);
+            return work(entry.Path);
+        }
+        string path = Driver.Mount(record.Id, readOnly: !writable);
+        try
+        {
+            return work(path);
+        }
+        finally
+        {
+            UnmountNow(record.Id, path, lazyIfBusy: true);
+        }
+    }
+
+    private T WithTree<T>(Session session, LayerRecord record, bool writable, Func<string, T> work) =>
+        WithTreeOrEmpty(session, record, writable, tree => work(tree!));
+
+    private static FileStream OpenTarball(string file)
+    {
+        try
+        {
+            return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new LayerToolsException(LayerError.ArchiveNotFound, $"The layer tarball '{file}' does not exist.", file, e);
+        }
+    }
+
+    private string ExactRecordPath(string id) => Path.Combine(Root, ExactDirectory, id + ".tarsplit");
+
+    private FileStream CreateExactFile(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return new FileStream(path, FileMode.Create, FileAccess.Write);
+    }
+
+    private void DeleteExactRecord(string id)
+    {
+        string file = ExactRecordPath(id);
+        if (File.Exists(file)) File.Delete(file);
+    }
+}

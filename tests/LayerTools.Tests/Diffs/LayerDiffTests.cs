@@ -1,0 +1,253 @@
+using System.Security.Cryptography;
+using System.Text;
+using LayerTools.Archive;
+using LayerTools.Native;
+using LayerTools.Store;
+using LayerTools.Tests.Archive;
+using LayerTools.Tests.Store;
+using Xunit;
+using static LayerTools.Tests.FixtureTree;
+
+namespace LayerTools.Tests.Diffs;
+
+/// <summary>Layer tarballs through the store: export, import, exact re-export, changes, failures.</summary>
+public sealed class LayerDiffTests : IDisposable
+{
+    private readonly ScratchStore _store = new();
+    private readonly StoreEngine _engine;
+
+    public LayerDiffTests()
+    {
+        _engine = _store.Open();
+    }
+
+    public void Dispose() => _store.Dispose();
+
+    [Fact]
+    public void A_child_diff_lists_in_gnu_tar_and_reimports_onto_a_fresh_child_to_an_identical_tree()
+    {
+        MakeBase();
+        Layer child = _engine.Create(new LayerSpec { Names = ["child"], Parent = "base" });
+        ChangeTree(_engine.Mount("child", readOnly: false).Path);
+        _engine.Unmount("child", force: false);
+
+        string tarball = _store.Location + "/child.tar";
+        LayerDiff diff = _engine.ExportDiff("child", null, tarball, CompressionKind.None, overwrite: true);
+        IReadOnlyList<LayerChange> changes = _engine.Changes("child", null);
+
+        // GNU tar reads it, and its entries are the changes: whiteouts for deletions, entries for the rest.
+        string[] listed = ExternalTool.RunText("tar", "-tf", tarball).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(name => name == "./" ? name : name.TrimEnd('/')).ToArray();
+        Assert.Equal(changes.Select(ExpectedEntry), listed);
+        Assert.Equal(changes.Count, diff.Entries);
+        Assert.Equal(Sha256(tarball), diff.UncompressedDigest);
+        Assert.Equal(new FileInfo(tarball).Length, diff.Size);
+
+        _engine.Create(new LayerSpec { Names = ["again"], Parent = "base" });
+        LayerDiff imported = _engine.ImportDiff("again", tarball);
+        Assert.Equal(diff.UncompressedDigest, imported.UncompressedDigest);
+        AssertSameTrees("child", "again");
+        Assert.Empty(_engine.Changes("again", "child"));
+    }
+
+    [Fact]
+    public void The_same_layer_exports_to_the_same_bytes_and_a_base_layer_exports_its_whole_tree()
+    {
+        MakeBase();
+        LayerDiff first = _engine.ExportDiff("base", null, _store.Location + "/1.tar", CompressionKind.None, overwrite: true);
+        LayerDiff second = _engine.ExportDiff("base", null, _store.Location + "/2.tar", CompressionKind.None, overwrite: true);
+        Assert.Equal(first.UncompressedDigest, second.UncompressedDigest);
+        Assert.False(first.Exact);
+
+        Layer copy = _engine.Create(new LayerSpec { Names = ["copy"] }, _store.Location + "/1.tar");
+        // The fixture's socket cannot travel in a tar (GNU tar skips sockets too), and a diff carries a
+        // sparse file's content expanded, so it lands whole; everything else arrives as it was.
+        string baseTree = _engine.Mount("base", readOnly: true).Path;
+        string copyTree = _engine.Mount("copy", readOnly: true).Path;
+        var differences = TreeSnapshot.Take(copyTree).DifferencesFrom(TreeSnapshot.Take(baseTree));
+        Assert.Equal(["/dev/socket: missing (expected a Socket)", "/sparse.img: sparse expected True got False"], differences);
+        Assert.Equal(first.UncompressedDigest, copy.UncompressedDigest);
+    }
+
+    [Theory]
+    [InlineData(CompressionKind.Gzip, "gzip")]
+    [InlineData(CompressionKind.Zstd, "zstd")]
+    public void Compressed_exports_pass_the_reference_tools_and_import_back(CompressionKind kind, string tool)
+    {
+        MakeBase();
+        string file = _store.Location + "/base.tar." + tool;
+        LayerDiff diff = _engine.ExportDiff("base", null, file, kind, overwrite: true);
+        ExternalTool.Run(tool, "-t", file);
+        Assert.Equal(Sha256(file), diff.Digest);
+        Assert.NotEqual(diff.Digest, diff.UncompressedDigest);
+
+        Layer imported = _engine.Create(new LayerSpec { Names = ["imported"] }, file);
+        Assert.Equal(kind.ToString(), imported.Compression);
+        Assert.Equal(diff.UncompressedDigest, imported.UncompressedDigest);
+        Assert.Equal(diff.Digest, imported.CompressedDigest);
+    }
+
+    [Fact]
+    public void A_bzip2_tarball_imports()
+    {
+        MakeBase();
+        string tarball = _store.Location + "/base.tar";
+        LayerDiff diff = _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: true);
+        ExternalTool.Run("bzip2", "-k", tarball);
+
+        Layer imported = _engine.Create(new LayerSpec { Names = ["imported"] }, tarball + ".bz2");
+
+        Assert.Equal("Bzip2", imported.Compression);
+        Assert.Equal(diff.UncompressedDigest, imported.UncompressedDigest);
+    }
+
+    [Fact]
+    public void A_gnu_tar_tarball_exports_back_byte_for_byte_until_the_layer_changes()
+    {
+        using var source = new TempDirectory();
+        string tree = source.Combine("tree");
+        Build(tree, NetBindServiceCapability());
+        Fs.Unlink(Path.Combine(tree, "dev/socket"));
+        string tarball = source.Combine("gnu.tar");
+        ExternalTool.Run("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--format=posix", "-S", "-C", tree, "-cf", tarball, ".");
+
+        Layer layer = _engine.Create(new LayerSpec { Names = ["gnu"] }, tarball);
+        LayerDiff again = _engine.ExportDiff("gnu", null, source.Combine("again.tar"), CompressionKind.None, overwrite: true);
+
+        Assert.True(again.Exact);
+        Assert.Equal(Sha256(tarball), layer.UncompressedDigest);
+        Assert.Equal(Sha256(tarball), again.UncompressedDigest);
+        Assert.Equal(File.ReadAllBytes(tarball), File.ReadAllBytes(source.Combine("again.tar")));
+
+        // A read-write mount may change anything, so the original tarball no longer speaks for the layer.
+        string mount = _engine.Mount("gnu", readOnly: false).Path;
+        File.AppendAllText(Path.Combine(mount, "hello.txt"), "changed\n");
+        _engine.Unmount("gnu", force: false);
+        LayerDiff fresh = _engine.ExportDiff("gnu", null, source.Combine("fresh.tar"), CompressionKind.None, overwrite: true);
+        Assert.False(fresh.Exact);
+        Assert.NotEqual(layer.UncompressedDigest, fresh.UncompressedDigest);
+    }
+
+    [Fact]
+    public void A_failed_New_Layer_Archive_leaves_no_layer_and_a_failed_import_marks_the_layer()
+    {
+        MakeBase();
+        string tarball = _store.Location + "/base.tar";
+        _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: true);
+        byte[] bytes = File.ReadAllBytes(tarball);
+        string truncated = _store.Location + "/truncated.tar";
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+
+        Assert.Throws<ArchiveCorruptException>(() => _engine.Create(new LayerSpec { Names = ["broken"] }, truncated));
+        Assert.Equal(["base"], _engine.List().SelectMany(l => l.Names).ToArray());
+        Assert.Single(_store.TreeIds());
+        Assert.False(Directory.Exists(Path.Combine(_store.Root, "exact")) && Directory.EnumerateFileSystemEntries(Path.Combine(_store.Root, "exact")).Any());
+
+        _engine.Create(new LayerSpec { Names = ["target"] });
+        Assert.Throws<ArchiveCorruptException>(() => _engine.ImportDiff("target", truncated));
+        Layer damaged = _engine.Get("target");
+        Assert.NotNull(damaged.Problem);
+        Assert.Contains("import into this layer failed", damaged.Problem);
+
+        LayerDiff repaired = _engine.ImportDiff("target", tarball);
+        Assert.Null(_engine.Get("target").Problem);
+        Assert.Equal(Sha256(tarball), repaired.UncompressedDigest);
+    }
+
+    [Fact]
+    public void Importing_into_a_read_only_layer_is_refused()
+    {
+        MakeBase();
+        _engine.Create(new LayerSpec { Names = ["sealed"], ReadOnly = true });
+        string tarball = _store.Location + "/base.tar";
+        _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: true);
+
+        var error = Assert.Throws<LayerToolsException>(() => _engine.ImportDiff("sealed", tarball));
+
+        Assert.Equal(LayerError.LayerReadOnly, error.Error);
+    }
+
+    [Fact]
+    public void A_missing_tarball_is_ArchiveNotFound()
+    {
+        var error = Assert.Throws<LayerToolsException>(() => _engine.Create(new LayerSpec { Names = ["x"] }, _store.Location + "/nope.tar"));
+        Assert.Equal(LayerError.ArchiveNotFound, error.Error);
+        Assert.Empty(_engine.List());
+    }
+
+    [Fact]
+    public void A_damaged_record_of_the_original_tarball_falls_back_to_a_fresh_diff_with_a_warning()
+    {
+        MakeBase();
+        string tarball = _store.Location + "/base.tar";
+        _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: true);
+        Layer copy = _engine.Create(new LayerSpec { Names = ["copy"] }, tarball);
+        string record = Directory.EnumerateFiles(Path.Combine(_store.Root, "exact")).Single();
+        byte[] bytes = File.ReadAllBytes(record);
+        bytes[^5] ^= 0xFF;
+        File.WriteAllBytes(record, bytes);
+
+        LayerDiff diff = _engine.ExportDiff("copy", null, _store.Location + "/again.tar", CompressionKind.None, overwrite: true);
+
+        Assert.False(diff.Exact);
+        Assert.Contains(_store.Warnings, w => w.Contains("damaged") && w.Contains(copy.Id));
+    }
+
+    private void MakeBase()
+    {
+        _engine.Create(new LayerSpec { Names = ["base"] });
+        string tree = _engine.Mount("base", readOnly: false).Path;
+        Build(tree, NetBindServiceCapability());
+        _engine.Unmount("base", force: false);
+    }
+
+    /// <summary>Adds (with a hardlink pair, a symlink and an xattr), deletes a file and a whole directory, re-creates a directory, changes content and modes.</summary>
+    private static void ChangeTree(string tree)
+    {
+        string P(string relative) => Path.Join(tree, relative);
+        File.WriteAllText(P("added.txt"), "new file\n");
+        Xattrs.Set(P("added.txt"), "user.origin", [0, 1, 2, 255]);
+        Fs.Link(P("added.txt"), P("added-link.txt"));
+        Fs.Symlink("added.txt", P("added-symlink"));
+        Directory.CreateDirectory(P("newdir/sub"));
+        File.WriteAllText(P("newdir/sub/file"), "deep\n");
+        File.Delete(P("empty"));
+        Directory.Delete(P("a"), recursive: true);
+        Directory.Delete(P("links2"), recursive: true);
+        Directory.CreateDirectory(P("links2"));
+        File.WriteAllText(P("links2/replacement"), "re-created\n");
+        File.WriteAllText(P("hello.txt"), "hello, changed layer\n");
+        Fs.Chmod(P("times/epoch.txt"), Octal("600"));
+        Fs.Chmod(tree, Octal("755"));
+    }
+
+    private void AssertSameTrees(string expectedLayer, string actualLayer)
+    {
+        string expected = _engine.Mount(expectedLayer, readOnly: true).Path;
+        string actual = _engine.Mount(actualLayer, readOnly: true).Path;
+        try
+        {
+            Assert.Empty(TreeSnapshot.Take(actual).DifferencesFrom(TreeSnapshot.Take(expected)));
+        }
+        finally
+        {
+            _engine.Unmount(expectedLayer, force: true);
+            _engine.Unmount(actualLayer, force: true);
+        }
+    }
+
+    /// <summary>How GNU tar lists the entry that carries a change.</summary>
+    private static string ExpectedEntry(LayerChange change)
+    {
+        if (change.Path == "/") return "./";
+        if (change.Kind == ChangeKind.Deleted)
+        {
+            int slash = change.Path.LastIndexOf('/');
+            return change.Path[1..(slash + 1)] + ".wh." + change.Path[(slash + 1)..];
+        }
+        return change.Path[1..];
+    }
+
+    private static string Sha256(string file) =>
+        "sha256:" + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(file))).ToLowerInvariant();
+}
