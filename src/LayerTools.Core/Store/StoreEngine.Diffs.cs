@@ -181,10 +181,10 @@ public sealed partial class StoreEngine
         }
     }
 
-    private static long WriteChanges(string tree, string? lower, Stream tarOutput)
+    private long WriteChanges(string tree, string? lower, Stream tarOutput)
     {
         using var tar = new TarWriter(tarOutput, leaveOpen: true);
-        long entries = ChangesetWriter.Write(tar, tree, TreeComparer.Enumerate(lower, tree), progress: null);
+        long entries = ChangesetWriter.Write(tar, tree, TreeComparer.Enumerate(lower, tree), _options.Progress);
         tar.Finish();
         return entries;
     }

@@ -12,8 +12,14 @@ namespace LayerTools.Tests.Archive;
 /// </summary>
 public sealed class TarReaderMutationTests : IClassFixture<ArchiveSourceTree>
 {
-    /// <summary>How hard to try: mutations in all, and the wall-clock time after which the test stops early.</summary>
-    private static readonly (int Mutations, TimeSpan TimeBudget) Effort = (10_000, TimeSpan.FromSeconds(10));
+    /// <summary>
+    /// How hard to try: mutations in all, and the wall-clock time after which the test stops early.
+    /// LAYERTOOLS_FUZZ_SECONDS turns it into a timed run (CI gives it minutes); the seed makes any failure replayable.
+    /// </summary>
+    private static readonly (int Mutations, TimeSpan TimeBudget) Effort =
+        int.TryParse(Environment.GetEnvironmentVariable("LAYERTOOLS_FUZZ_SECONDS"), out int seconds) && seconds > 0
+            ? (int.MaxValue, TimeSpan.FromSeconds(seconds))
+            : (10_000, TimeSpan.FromSeconds(10));
 
     private const int Seed = 20_240_601;
 
