@@ -22,6 +22,20 @@ $app = New-Layer -Root $r -Name app -Parent base | Mount-Layer
 $app | Out-Default
 $Host.UI.WriteLine("app sees: " + ([IO.File]::ReadAllText("$($app.Path)/motd")).Trim())
 
+[IO.File]::WriteAllText("$($app.Path)/etc/app.conf", "listen 8080`n")
+[IO.File]::Delete("$($app.Path)/motd")
+Dismount-Layer -Root $r app
+
+Step "Get-LayerChanges -Root $r app"
+Get-LayerChanges -Root $r app | Out-Default
+
+Step "Export-LayerDiff -Root $r app -Path $r.app.tar.gz   # an OCI layer tarball; deletions are .wh. whiteouts"
+Export-LayerDiff -Root $r app -Path "$r.app.tar.gz" | Out-Default
+
+Step "New-Layer -Root $r -Name copy -Parent base -Archive $r.app.tar.gz; Get-LayerChanges -Root $r copy -From app"
+New-Layer -Root $r -Name copy -Parent base -Archive "$r.app.tar.gz" | Out-Null
+$Host.UI.WriteLine("differences between copy and app: " + @(Get-LayerChanges -Root $r copy -From app).Count)
+
 Step "Get-Layer -Root $r"
 Get-Layer -Root $r | Out-Default
 
@@ -36,3 +50,4 @@ Step "Remove-Layer -Root $r base -Recurse -Force; Get-LayerStore -Root $r"
 Remove-Layer -Root $r base -Recurse -Force -Confirm:$false
 Get-LayerStore -Root $r | Out-Default
 [IO.Directory]::Delete($r, $true)
+[IO.File]::Delete("$r.app.tar.gz")
