@@ -80,7 +80,10 @@ public sealed class LayerDiff
     /// <summary>How many tar entries the diff holds.</summary>
     public long Entries { get; init; }
 
-    /// <summary>True when the diff was replayed byte for byte from the tarball the layer was imported from.</summary>
+    /// <summary>
+    /// Export: the bytes were replayed from the tarball the layer was made from. Import: that tarball was
+    /// recorded, so the layer exports back to exactly these bytes until it is changed.
+    /// </summary>
     public bool Exact { get; init; }
 
     public override string ToString() => Path ?? UncompressedDigest;

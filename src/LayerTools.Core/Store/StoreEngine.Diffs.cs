@@ -99,18 +99,7 @@ public sealed partial class StoreEngine
                     entries = WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, lower, tar));
             }
             output.Flush();
-            return new LayerDiff
-            {
-                LayerId = record.Id,
-                Path = path,
-                Compression = compression.ToString(),
-                Size = written.Length,
-                Digest = written.Digest,
-                UncompressedSize = tar.Length,
-                UncompressedDigest = tar.Digest,
-                Entries = entries,
-                Exact = exact,
-            };
+            return DiffOf(record, path, compression, written, tar, entries, exact);
         });
     });
 
@@ -161,18 +150,7 @@ public sealed partial class StoreEngine
             record.Uids = result.Uids.Order().ToList();
             record.Gids = result.Gids.Order().ToList();
             _options.Verbose?.Invoke($"Applied {result.Entries} entries ({tarBytes.Length} bytes of tar, {kind}) to layer {record.Id}.");
-            return new LayerDiff
-            {
-                LayerId = record.Id,
-                Path = path,
-                Compression = kind.ToString(),
-                Size = compressed.Length,
-                Digest = compressed.Digest,
-                UncompressedSize = tarBytes.Length,
-                UncompressedDigest = tarBytes.Digest,
-                Entries = result.Entries,
-                Exact = exact,
-            };
+            return DiffOf(record, path, kind, compressed, tarBytes, result.Entries, exact);
         }
         finally
         {
@@ -180,6 +158,21 @@ public sealed partial class StoreEngine
             if (File.Exists(exactPart)) File.Delete(exactPart);
         }
     }
+
+    /// <summary>A diff described by the byte counters on either side of its compression.</summary>
+    private static LayerDiff DiffOf(LayerRecord record, string? path, CompressionKind compression,
+        DigestStream compressed, DigestStream tar, long entries, bool exact) => new()
+    {
+        LayerId = record.Id,
+        Path = path,
+        Compression = compression.ToString(),
+        Size = compressed.Length,
+        Digest = compressed.Digest,
+        UncompressedSize = tar.Length,
+        UncompressedDigest = tar.Digest,
+        Entries = entries,
+        Exact = exact,
+    };
 
     private long WriteChanges(string tree, string? lower, Stream tarOutput)
     {
