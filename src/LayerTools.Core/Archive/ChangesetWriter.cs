@@ -78,9 +78,45 @@ public static class ChangesetWriter
             return true;
         }
         int fd = Fs.OpenForReading(onDisk);
-        using var content = new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, bufferSize: 0);
-        tar.WriteEntry(entry, content);
+        using var file = new SafeFileHandle(fd, ownsHandle: true);
+        // Fewer blocks than bytes means holes (as GNU tar judges it); only the data travels, so the file lands sparse.
+        if (status.Blocks * 512 < status.Size && DataExtents(fd, status.Size, onDisk) is { } extents)
+        {
+            using var packed = new PackedExtents(file, extents);
+            tar.WriteEntry(entry with { SparseMap = extents }, packed);
+        }
+        else
+        {
+            using var content = new FileStream(file, FileAccess.Read, bufferSize: 0);
+            tar.WriteEntry(entry, content);
+        }
         return true;
+    }
+
+    /// <summary>
+    /// The file's data extents (the writer ends the map), or null to store the file whole: when the extents
+    /// cover it all (a compressing file system also uses fewer blocks than bytes) or are more than a reader
+    /// takes in one map. Memory grows with the extents, never with the data.
+    /// </summary>
+    private static List<(long Offset, long Length)>? DataExtents(int fd, long size, string path)
+    {
+        var extents = new List<(long Offset, long Length)>();
+        foreach (var (offset, length) in FileExtents.Data(fd, size, path))
+        {
+            // GNU tar reads each segment from a tar block boundary, so every extent but the last must be
+            // whole 512-byte blocks. File systems report extents in their own blocks, which are; rounding
+            // up (the bytes added are zeros from the hole) keeps that true on any file system.
+            long end = Math.Min(size, (offset + length + 511) & ~511L);
+            if (extents.Count > 0 && extents[^1].Offset + extents[^1].Length >= offset)
+            {
+                extents[^1] = (extents[^1].Offset, end - extents[^1].Offset);
+                continue;
+            }
+            // One segment stays free for the writer's (size, 0) end of the map.
+            if (extents.Count == SparseMapBuilder.MaxSegments - 1) return null;
+            extents.Add((offset, end - offset));
+        }
+        return extents is [(0, var whole)] && whole == size ? null : extents;
     }
 
     /// <summary>A deleted path: an empty regular file named .wh.NAME in the deleted path's directory.</summary>
@@ -92,6 +128,54 @@ public static class ChangesetWriter
 
     /// <summary>"/etc/hosts" is stored as "etc/hosts"; the root directory itself as "./".</summary>
     private static string EntryName(string layerPath) => layerPath == "/" ? "./" : layerPath[1..];
+
+    /// <summary>A file's data extents read back to back with pread: the packed content of a sparse entry.</summary>
+    private sealed class PackedExtents : Stream
+    {
+        private readonly SafeFileHandle _file;
+        private readonly List<(long Offset, long Length)> _extents;
+        private int _extent;
+        private long _readInExtent;
+
+        public PackedExtents(SafeFileHandle file, List<(long Offset, long Length)> extents)
+        {
+            _file = file;
+            _extents = extents;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        /// <summary>Returns 0 at the end of the last extent, or early if the file shrank; the tar writer then refuses the entry.</summary>
+        public override int Read(Span<byte> buffer)
+        {
+            while (_extent < _extents.Count && _readInExtent == _extents[_extent].Length)
+            {
+                _extent++;
+                _readInExtent = 0;
+            }
+            if (buffer.IsEmpty || _extent == _extents.Count) return 0;
+            var (offset, length) = _extents[_extent];
+            int read = RandomAccess.Read(_file, buffer[..(int)Math.Min(buffer.Length, length - _readInExtent)], offset + _readInExtent);
+            _readInExtent += read;
+            return read;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 
     private static TarEntryType TypeOf(FileKind kind) => kind switch
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using LayerTools.Native;
 
@@ -12,13 +13,15 @@ namespace LayerTools.Archive;
 /// </summary>
 /// <remarks>
 /// The archive ends with exactly two zero blocks and no record padding (as Go-built OCI layers do; GNU
-/// tar would pad to 10240 bytes). Directory names get GNU tar's trailing '/'. Sparse entries are not
-/// written: pass the expanded content with <see cref="TarEntry.SparseMap"/> null.
+/// tar would pad to 10240 bytes). Directory names get GNU tar's trailing '/'. A sparse file is written as
+/// <c>tar --format=posix --sparse-version=1.0 -S</c> writes it, with "GNUSparseFile.0" where GNU tar puts
+/// its pid.
 /// </remarks>
 public sealed class TarWriter : IDisposable
 {
     private const uint PermissionMask = 0xFFF;
     private const uint PaxHeaderMode = 0x1A4; // 0644, as GNU tar gives its extended headers
+    private const string SparseFolder = "GNUSparseFile.0";
 
     private static readonly HashSet<string> ManagedKeys = new(StringComparer.Ordinal)
     {
@@ -50,6 +53,13 @@ public sealed class TarWriter : IDisposable
     /// <see cref="TarEntry.Size"/> bytes (it may be null when the size is 0); other entries take no content.
     /// If the content runs short or long, the archive is left incomplete and must be discarded.
     /// </summary>
+    /// <remarks>
+    /// A regular file with a <see cref="TarEntry.SparseMap"/> is sparse: the map lists its data segments
+    /// (ascending, not overlapping, within <see cref="TarEntry.Size"/>, each a whole number of 512-byte
+    /// blocks but the last with data) and <paramref name="content"/> holds only their bytes, back to back,
+    /// as <see cref="TarReader.OpenPayload"/> returns them. The map is stored ending with the zero-length
+    /// segment at the file's size that GNU tar always writes, added unless the map already ends with it.
+    /// </remarks>
     public void WriteEntry(TarEntry entry, Stream? content = null)
     {
         ArgumentNullException.ThrowIfNull(entry);
@@ -57,14 +67,33 @@ public sealed class TarWriter : IDisposable
         Validate(entry, content);
 
         string name = entry.Type == TarEntryType.Directory && !entry.Name.EndsWith('/') ? entry.Name + "/" : entry.Name;
-        long size = entry.Type == TarEntryType.Regular ? entry.Size : 0;
+        IReadOnlyList<(long Offset, long Length)>? map = entry.SparseMap;
+        bool terminateMap = map is not null && (map.Count == 0 || map[^1] != (entry.Size, 0));
+        long dataSize = entry.Type != TarEntryType.Regular ? 0 : map is null ? entry.Size : map.Sum(segment => segment.Length);
+        long mapSize = map is null ? 0 : MapNumbers(map, terminateMap, entry.Size).Sum(n => Digits(n) + 1);
+        long size = mapSize + TarHeaderBlock.PaddingAfter(mapSize) + dataSize;
         var pax = new ArrayBufferWriter<byte>();
         Span<byte> header = _header;
         header.Clear();
 
         // Records are appended in one fixed order, so equal entries give equal bytes.
         byte[] nameBytes = Encoding.UTF8.GetBytes(name);
-        if (Ascii.IsValid(nameBytes) && nameBytes.Length <= TarHeaderBlock.Name.Length)
+        if (map is not null)
+        {
+            // GNU tar's order: the sparse records first, the real name among them. The header gets a
+            // made-up name, so a reader that ignores the records extracts the packed data beside the real
+            // file instead of over it.
+            PaxRecords.Append(pax, "GNU.sparse.major", "1"u8);
+            PaxRecords.Append(pax, "GNU.sparse.minor", "0"u8);
+            PaxRecords.Append(pax, "GNU.sparse.name", nameBytes);
+            PaxRecords.Append(pax, "GNU.sparse.realsize", Encoding.ASCII.GetBytes(entry.Size.ToString(CultureInfo.InvariantCulture)));
+            // GNU tar cuts this made-up name to the name field rather than extend it; only a non-ASCII one
+            // also goes into a path record.
+            ReadOnlySpan<byte> sparseName = Truncate(Encoding.UTF8.GetBytes(ExtensionName(name, SparseFolder)), TarHeaderBlock.Name.Length);
+            if (!Ascii.IsValid(sparseName)) PaxRecords.Append(pax, "path", sparseName);
+            TarHeaderBlock.WriteText(header, TarHeaderBlock.Name, sparseName);
+        }
+        else if (Ascii.IsValid(nameBytes) && nameBytes.Length <= TarHeaderBlock.Name.Length)
         {
             TarHeaderBlock.WriteText(header, TarHeaderBlock.Name, nameBytes);
         }
@@ -113,10 +142,11 @@ public sealed class TarWriter : IDisposable
         if (pax.WrittenCount > 0) WritePaxHeader(name, mtimeField, pax.WrittenSpan);
 
         Emit(header);
-        if (size > 0) CopyExactly(content!, size, entry.Name);
+        if (map is not null) WriteSparseMap(map, terminateMap, entry.Size);
+        if (dataSize > 0) CopyExactly(content!, dataSize, entry.Name);
         if (content is not null && content.Read(_copyBuffer, 0, 1) > 0)
-            throw new ArgumentException($"The content of '{entry.Name}' is longer than its size {size}; the archive is incomplete.", nameof(content));
-        WritePadding(size);
+            throw new ArgumentException($"The content of '{entry.Name}' is longer than its {dataSize} bytes of data; the archive is incomplete.", nameof(content));
+        WritePadding(dataSize);
     }
 
     /// <summary>Writes bytes verbatim: headers and padding copied from another archive through <see cref="TarReader"/>'s raw sink.</summary>
@@ -178,8 +208,6 @@ public sealed class TarWriter : IDisposable
         Require(!string.IsNullOrEmpty(entry.Name), "the name is empty");
         Require(!entry.Name.Contains('\0'), "the name contains a NUL");
         Require((entry.Mode & ~PermissionMask) == 0, $"mode {Convert.ToString(entry.Mode, 8)} has bits beyond 07777");
-        if (entry.SparseMap is not null)
-            throw new NotSupportedException($"Cannot write tar entry '{entry.Name}': sparse entries are not written; pass the expanded content with SparseMap = null.");
 
         bool isLink = entry.Type is TarEntryType.Symlink or TarEntryType.Hardlink;
         Require(isLink ? !string.IsNullOrEmpty(entry.LinkName) : entry.LinkName is null,
@@ -189,10 +217,24 @@ public sealed class TarWriter : IDisposable
         if (entry.Type == TarEntryType.Regular)
         {
             Require(entry.Size >= 0, $"size {entry.Size} is negative");
-            Require(entry.Size == 0 || content is not null, $"content is required for {entry.Size} bytes");
+            if (entry.SparseMap is { } map)
+            {
+                if (SparseMapProblem(map, entry.Size, out long dataSize) is { } problem) Require(false, problem);
+                Require(dataSize == 0 || content is not null, $"content is required for the {dataSize} bytes of the sparse map's segments");
+                // The header's size is the map's, so content that disagrees would leave a corrupt entry;
+                // when the stream knows its length that is caught before anything is written.
+                if (content is { CanSeek: true })
+                    Require(content.Length - content.Position == dataSize,
+                        $"the content holds {content.Length - content.Position} bytes but the sparse map's segments hold {dataSize}");
+            }
+            else
+            {
+                Require(entry.Size == 0 || content is not null, $"content is required for {entry.Size} bytes");
+            }
         }
         else
         {
+            Require(entry.SparseMap is null, $"a {entry.Type} entry cannot be sparse");
             Require(entry.Size == 0, $"a {entry.Type} entry has no data, yet its size is {entry.Size}");
             Require(content is null, $"a {entry.Type} entry takes no content");
         }
@@ -220,6 +262,84 @@ public sealed class TarWriter : IDisposable
                     && !key.StartsWith("GNU.sparse.", StringComparison.Ordinal),
                 $"PAX key '{key}' is written from the entry's own fields and cannot be passed in ExtraPax");
         }
+    }
+
+    /// <summary>
+    /// Holds a sparse map to the rules <see cref="TarReader"/> enforces, so whatever is written reads back,
+    /// and to GNU tar's reading of the data; null if it holds. <paramref name="dataSize"/> is the segments' total.
+    /// </summary>
+    private static string? SparseMapProblem(IReadOnlyList<(long Offset, long Length)> map, long size, out long dataSize)
+    {
+        dataSize = 0;
+        // One more segment may be added to end the map.
+        if (map.Count >= SparseMapBuilder.MaxSegments)
+            return $"the sparse map has {map.Count} segments; a reader takes fewer than {SparseMapBuilder.MaxSegments}";
+        long end = 0;
+        int partial = -1;
+        for (int i = 0; i < map.Count; i++)
+        {
+            var (offset, length) = map[i];
+            if (offset < 0 || length < 0 || offset > size - length)
+                return $"sparse segment {i} ({offset}, {length}) is not within the file's size {size}";
+            if (offset < end)
+                return $"sparse segment {i} at offset {offset} overlaps or precedes the previous one, which ends at {end}";
+            // GNU tar reads each segment's data from a block boundary, so only the last data may end inside a block.
+            if (partial >= 0 && length > 0)
+                return $"sparse segment {partial} holds {map[partial].Length} bytes, not whole 512-byte blocks, yet data follows it; GNU tar would misplace that data";
+            if (length % TarHeaderBlock.Size != 0) partial = i;
+            end = offset + length;
+            dataSize += length;
+        }
+        return null;
+    }
+
+    /// <summary>The numbers of a GNU sparse 1.0 map: the segment count, then offset and length of each segment.</summary>
+    private static IEnumerable<long> MapNumbers(IReadOnlyList<(long Offset, long Length)> map, bool terminate, long size)
+    {
+        yield return map.Count + (terminate ? 1 : 0);
+        foreach (var (offset, length) in map)
+        {
+            yield return offset;
+            yield return length;
+        }
+        if (terminate)
+        {
+            yield return size;
+            yield return 0;
+        }
+    }
+
+    /// <summary>The map at the start of a sparse entry's data: each number in decimal and a newline, NUL-padded to a block.</summary>
+    private void WriteSparseMap(IReadOnlyList<(long Offset, long Length)> map, bool terminate, long size)
+    {
+        // Streamed a block at a time: a map of many segments is never held as text.
+        Span<byte> block = stackalloc byte[TarHeaderBlock.Size];
+        int used = 0;
+        Span<byte> number = stackalloc byte[20];
+        foreach (long n in MapNumbers(map, terminate, size))
+        {
+            n.TryFormat(number, out int digits, provider: CultureInfo.InvariantCulture);
+            number[digits++] = (byte)'\n';
+            foreach (byte b in number[..digits])
+            {
+                block[used++] = b;
+                if (used == block.Length)
+                {
+                    Emit(block);
+                    used = 0;
+                }
+            }
+        }
+        if (used == 0) return;
+        block[used..].Clear();
+        Emit(block);
+    }
+
+    private static int Digits(long n)
+    {
+        int digits = 1;
+        for (; n >= 10; n /= 10) digits++;
+        return digits;
     }
 
     private static bool IsPaxKeyText(string key) => key.Length > 0 && !key.Contains('=') && !key.Contains('\0');
@@ -267,12 +387,18 @@ public sealed class TarWriter : IDisposable
         return utf8.AsSpan(0, cut);
     }
 
-    /// <summary>The extended header of <paramref name="name"/>, named as GNU tar names it ("DIR/PaxHeaders/BASE", no pid).</summary>
-    private void WritePaxHeader(string name, long mtime, ReadOnlySpan<byte> records)
+    /// <summary>A name GNU tar makes up for an entry's extension data: "DIR/FOLDER/BASE", DIR "." for a top-level name.</summary>
+    private static string ExtensionName(string name, string folder)
     {
         string trimmed = name.TrimEnd('/');
         int slash = trimmed.LastIndexOf('/');
-        string headerName = (slash < 0 ? "." : trimmed[..slash]) + "/PaxHeaders/" + trimmed[(slash + 1)..];
+        return (slash < 0 ? "." : trimmed[..slash]) + "/" + folder + "/" + trimmed[(slash + 1)..];
+    }
+
+    /// <summary>The extended header of <paramref name="name"/>, named as GNU tar names it ("DIR/PaxHeaders/BASE", no pid).</summary>
+    private void WritePaxHeader(string name, long mtime, ReadOnlySpan<byte> records)
+    {
+        string headerName = ExtensionName(name, "PaxHeaders");
 
         Span<byte> block = stackalloc byte[TarHeaderBlock.Size];
         block.Clear();

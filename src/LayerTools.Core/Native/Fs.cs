@@ -13,8 +13,6 @@ public static unsafe class Fs
 {
     private const uint StatxAttrMountRoot = 0x2000;
     private const int Ficlone = 0x40049409;
-    private const int SeekData = 3;
-    private const int SeekHole = 4;
 
     public static FileStatus Lstat(string path)
     {
@@ -182,20 +180,8 @@ public static unsafe class Fs
     public static void CopyContent(int source, int target, long size, string targetPath)
     {
         if (ioctl(target, Ficlone, source) == 0) return;
-        long offset = 0;
-        while (offset < size)
-        {
-            long data = lseek(source, offset, SeekData);
-            if (data < 0)
-            {
-                if (errno == Errno.ENXIO) break; // only a hole remains
-                throw new NativeException("lseek", targetPath, errno);
-            }
-            long hole = lseek(source, data, SeekHole);
-            if (hole < 0) throw new NativeException("lseek", targetPath, errno);
-            CopyRange(source, target, data, hole - data, targetPath);
-            offset = hole;
-        }
+        foreach (var (offset, length) in FileExtents.Data(source, size, targetPath))
+            CopyRange(source, target, offset, length, targetPath);
         Check(ftruncate(target, size), "ftruncate", targetPath);
     }
 
