@@ -18,6 +18,8 @@ public enum LayerError
     LayerReadOnly,
     StoreLocked,
     ArchiveNotFound,
+    OutputExists,
+    OutputDirectoryNotFound,
     StoreNotFound,
     StoreAlreadyInitialized,
     StoreCorrupt,

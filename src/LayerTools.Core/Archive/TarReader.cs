@@ -65,8 +65,8 @@ public sealed class TarReader : IDisposable
 
     /// <summary>
     /// Moves to the next entry, skipping whatever of the current entry's payload was not read. Returns null
-    /// at the end of the archive: two zero blocks (the rest of the stream, up to EOF, is then consumed as
-    /// raw bytes) or, as GNU tar allows, a clean EOF where a header would start.
+    /// at the end of the archive: its zero blocks (the rest of the stream, up to EOF, is then consumed as
+    /// raw bytes). A stream that stops where a header would start, with no zero block, is corrupt.
     /// </summary>
     public TarEntry? Next()
     {
@@ -158,8 +158,9 @@ public sealed class TarReader : IDisposable
             if (!TryReadBlock())
             {
                 if (awaitingEntry) throw Corrupt("the archive ends after an extended header, before the entry it describes");
-                _ended = true;
-                return null;
+                // GNU tar would accept this, but a stream cut at a header boundary (a truncated download,
+                // a gzip stream cut short, which .NET's decoder does not notice) looks just like it.
+                throw Corrupt("the archive ends without its end-of-archive marker: it was cut short, or it is empty");
             }
             if (TarHeaderBlock.IsZero(_block))
             {

@@ -28,6 +28,9 @@ public sealed class LayerRecord
     public long? UncompressedSize { get; set; }
     public string? Compression { get; set; }
 
+    /// <summary>How many tar entries the layer's last import held.</summary>
+    public long? Entries { get; set; }
+
     /// <summary>The owners used by the layer's last import (containers/storage's uidset and gidset).</summary>
     public List<uint>? Uids { get; set; }
 

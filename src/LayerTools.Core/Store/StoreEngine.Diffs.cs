@@ -31,7 +31,11 @@ public sealed partial class StoreEngine
     {
         string target = Path.GetFullPath(file);
         if (!overwrite && File.Exists(target))
-            throw new IOException($"'{target}' exists already; remove it, choose another path, or leave out -NoClobber.");
+            throw new LayerToolsException(LayerError.OutputExists,
+                $"'{target}' exists already; remove it, choose another path, or leave out -NoClobber.", target);
+        if (!Directory.Exists(Path.GetDirectoryName(target)))
+            throw new LayerToolsException(LayerError.OutputDirectoryNotFound,
+                $"The directory of '{target}' does not exist; create it first.", target);
         string temporary = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.part");
         try
         {
@@ -57,19 +61,24 @@ public sealed partial class StoreEngine
         if (record.ReadOnly)
             throw new LayerToolsException(LayerError.LayerReadOnly,
                 $"Layer '{Display(record)}' is read-only; import into a writable layer (New-Layer -Parent '{Display(record)}').", record.Id);
-        // Marked before the first byte lands, so a crash mid-import leaves a layer the store reports as damaged.
-        record.Problem = "an import into this layer was interrupted; its content is partly applied";
+        if (session.Mounts.Live(record.Id) is { ReadOnly: true } mount)
+            throw new LayerToolsException(LayerError.LayerMounted,
+                $"Layer '{Display(record)}' is mounted read-only at {mount.Path}; dismount it before importing into it.", record.Id);
+        // Marked before the first byte lands, so a crash mid-import leaves a layer the store reports as
+        // damaged. A success puts back what was there: a layer damaged earlier stays damaged.
+        string? earlierProblem = record.Problem;
+        record.Problem = earlierProblem ?? "an import into this layer was interrupted; its content is partly applied";
         session.SaveLayers();
         try
         {
             LayerDiff diff = ApplyDiff(session, record, input, path);
-            record.Problem = null;
+            record.Problem = earlierProblem;
             session.SaveLayers();
             return diff;
         }
         catch (Exception e)
         {
-            record.Problem = $"an import into this layer failed ({e.Message}); its content is partly applied";
+            record.Problem = earlierProblem ?? $"an import into this layer failed ({e.Message}); its content is partly applied";
             session.SaveLayers();
             throw;
         }
@@ -95,7 +104,9 @@ public sealed partial class StoreEngine
             using (tar)
             {
                 exact = from?.Id == record.Parent && TryReplayExact(record, tree, tar);
-                if (!exact)
+                if (exact)
+                    entries = record.Entries ?? 0;
+                else
                     entries = WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, lower, tar));
             }
             output.Flush();
@@ -147,6 +158,7 @@ public sealed partial class StoreEngine
             record.UncompressedDigest = tarBytes.Digest;
             record.UncompressedSize = tarBytes.Length;
             record.Compression = kind.ToString();
+            record.Entries = result.Entries;
             record.Uids = result.Uids.Order().ToList();
             record.Gids = result.Gids.Order().ToList();
             _options.Verbose?.Invoke($"Applied {result.Entries} entries ({tarBytes.Length} bytes of tar, {kind}) to layer {record.Id}.");

@@ -40,6 +40,8 @@ public sealed class ExportLayerDiffCommand : LayerCmdlet
                 "PathOrStdoutRequired", ErrorCategory.InvalidArgument, null));
     }
 
+    private string? _written;
+
     protected override void Process(Layer layer)
     {
         if (Stdout)
@@ -50,13 +52,20 @@ public sealed class ExportLayerDiffCommand : LayerCmdlet
             return;
         }
         string file = GetUnresolvedProviderPathFromPSPath(Path!);
+        // One file holds one layer: a second layer piped in would silently replace the first.
+        if (_written is not null)
+            throw new ArgumentException($"-Path '{file}' already holds the diff of layer {_written[..12]}; export each layer to its own file.");
         if (!ShouldProcess($"Layer {Describe(layer)}", $"Export diff to '{file}'")) return;
         WriteObject(Store.ExportDiff(layer.Id, From, file, CompressionOf(file), overwrite: !NoClobber));
+        _written = layer.Id;
     }
 
     private CompressionKind CompressionOf(string? file)
     {
         if (Compression is not null) return Enum.Parse<CompressionKind>(Compression);
+        string[] unwritable = [".bz2", ".xz", ".lz4", ".lzma"];
+        if (file is not null && unwritable.FirstOrDefault(e => file.EndsWith(e, StringComparison.OrdinalIgnoreCase)) is { } extension)
+            throw new ArgumentException($"Export-LayerDiff writes gzip (.gz) or zstd (.zst), not '{extension}'; choose another name, or give -Compression to say what to write.");
         return file switch
         {
             not null when file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase) => CompressionKind.Gzip,

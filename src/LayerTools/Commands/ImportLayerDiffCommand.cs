@@ -7,7 +7,7 @@ namespace LayerTools.Commands;
 public sealed class ImportLayerDiffCommand : LayerCmdlet
 {
     /// <summary>The layer tarball: plain, gzip, zstd or bzip2 (detected from its first bytes).</summary>
-    [Parameter(Mandatory = true)]
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
     [Alias("PSPath", "FullName")]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";

@@ -46,12 +46,12 @@ public sealed class CompressionTests : IClassFixture<ArchiveSourceTree>
     }
 
     [Fact]
-    public void Empty_input_is_an_empty_archive()
+    public void Empty_input_is_not_an_archive()
     {
         using Stream decoded = Compression.OpenRead(new MemoryStream(), out CompressionKind kind);
         using var reader = new TarReader(decoded);
         Assert.Equal(CompressionKind.None, kind);
-        Assert.Null(reader.Next());
+        Assert.Throws<ArchiveCorruptException>(() => reader.Next());
     }
 
     [Theory]

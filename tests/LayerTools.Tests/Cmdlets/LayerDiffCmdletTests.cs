@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using LayerTools.Archive;
 using LayerTools.Native;
+using LayerTools.Shell;
 using Xunit;
 
 namespace LayerTools.Tests.Cmdlets;
@@ -121,5 +122,19 @@ public sealed class LayerDiffCmdletTests : IDisposable
         _engine.Run("New-Layer -Root $r -Name base").ThrowOnError();
         ErrorRecord error = _engine.Run("Export-LayerDiff -Root $r base").SingleError();
         Assert.Equal("PathOrStdoutRequired,LayerTools.Commands.ExportLayerDiffCommand", error.FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void OneFileHoldsOneLayerAndUnwritableCompressionsAreRefused()
+    {
+        _engine.Run("New-Layer -Root $r -Name a; New-Layer -Root $r -Name b").ThrowOnError();
+
+        ScriptResult two = _engine.Run($"Get-Layer -Root $r a, b | Export-LayerDiff -Path '{File("both.tar")}'");
+        ErrorRecord bz2 = _engine.Run($"Export-LayerDiff -Root $r a -Path '{File("a.tar.bz2")}'").SingleError();
+
+        Assert.Single(two.Output);
+        Assert.Contains("already holds the diff of layer", two.SingleError().Exception.Message);
+        Assert.Equal("InvalidArgument,LayerTools.Commands.ExportLayerDiffCommand", bz2.FullyQualifiedErrorId);
+        Assert.False(System.IO.File.Exists(File("a.tar.bz2")));
     }
 }

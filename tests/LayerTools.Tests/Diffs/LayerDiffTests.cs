@@ -60,12 +60,12 @@ public sealed class LayerDiffTests : IDisposable
         Assert.False(first.Exact);
 
         Layer copy = _engine.Create(new LayerSpec { Names = ["copy"] }, _store.Location + "/1.tar");
-        // The fixture's socket cannot travel in a tar (GNU tar skips sockets too), and a diff carries a
-        // sparse file's content expanded, so it lands whole; everything else arrives as it was.
+        // The fixture's socket cannot travel in a tar (GNU tar skips sockets too); everything else arrives
+        // as it was, the sparse file with its holes, since a diff carries only its data.
         string baseTree = _engine.Mount("base", readOnly: true).Path;
         string copyTree = _engine.Mount("copy", readOnly: true).Path;
         var differences = TreeSnapshot.Take(copyTree).DifferencesFrom(TreeSnapshot.Take(baseTree));
-        Assert.Equal(["/dev/socket: missing (expected a Socket)", "/sparse.img: sparse expected True got False"], differences);
+        Assert.Equal(["/dev/socket: missing (expected a Socket)"], differences);
         Assert.Equal(first.UncompressedDigest, copy.UncompressedDigest);
     }
 
@@ -149,9 +149,10 @@ public sealed class LayerDiffTests : IDisposable
         Assert.NotNull(damaged.Problem);
         Assert.Contains("import into this layer failed", damaged.Problem);
 
-        LayerDiff repaired = _engine.ImportDiff("target", tarball);
-        Assert.Null(_engine.Get("target").Problem);
-        Assert.Equal(Sha256(tarball), repaired.UncompressedDigest);
+        // A later import succeeds, but what the failed one left behind is still there: the layer stays marked.
+        LayerDiff again = _engine.ImportDiff("target", tarball);
+        Assert.Equal(Sha256(tarball), again.UncompressedDigest);
+        Assert.Equal(damaged.Problem, _engine.Get("target").Problem);
     }
 
     [Fact]
@@ -191,6 +192,53 @@ public sealed class LayerDiffTests : IDisposable
 
         Assert.False(diff.Exact);
         Assert.Contains(_store.Warnings, w => w.Contains("damaged") && w.Contains(copy.Id));
+    }
+
+    [Fact]
+    public void An_import_refused_before_it_starts_leaves_the_layer_unmarked()
+    {
+        MakeBase();
+        string tarball = _store.Location + "/base.tar";
+        _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: true);
+        _engine.Create(new LayerSpec { Names = ["target"] });
+        _engine.Mount("target", readOnly: true);
+
+        var error = Assert.Throws<LayerToolsException>(() => _engine.ImportDiff("target", tarball));
+
+        Assert.Equal(LayerError.LayerMounted, error.Error);
+        Assert.Null(_engine.Get("target").Problem);
+        _engine.Unmount("target", force: true);
+    }
+
+    [Fact]
+    public void An_exact_export_counts_the_entries_of_the_original_tarball()
+    {
+        MakeBase();
+        string tarball = _store.Location + "/base.tar";
+        LayerDiff fresh = _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: true);
+        _engine.Create(new LayerSpec { Names = ["copy"] }, tarball);
+
+        LayerDiff exact = _engine.ExportDiff("copy", null, _store.Location + "/copy.tar", CompressionKind.None, overwrite: true);
+
+        Assert.True(exact.Exact);
+        Assert.Equal(fresh.Entries, exact.Entries);
+        Assert.True(exact.Entries > 30);
+    }
+
+    [Fact]
+    public void Export_refuses_to_overwrite_when_asked_and_names_a_missing_directory()
+    {
+        MakeBase();
+        string tarball = _store.Location + "/base.tar";
+        File.WriteAllText(tarball, "keep me");
+
+        var exists = Assert.Throws<LayerToolsException>(() => _engine.ExportDiff("base", null, tarball, CompressionKind.None, overwrite: false));
+        var missing = Assert.Throws<LayerToolsException>(() => _engine.ExportDiff("base", null, _store.Location + "/no/such/dir/x.tar", CompressionKind.None, overwrite: true));
+
+        Assert.Equal(LayerError.OutputExists, exists.Error);
+        Assert.Equal("keep me", File.ReadAllText(tarball));
+        Assert.Equal(LayerError.OutputDirectoryNotFound, missing.Error);
+        Assert.Empty(Directory.EnumerateFiles(_store.Location, "*.part", SearchOption.AllDirectories));
     }
 
     private void MakeBase()
