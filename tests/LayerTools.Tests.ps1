@@ -381,4 +381,327 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
             $layer.Names | Should -Be @('pipe-new', 'pipe-new-2')
         }
     }
+
+    Describe 'Layer tarballs of a child layer' {
+        BeforeAll {
+            $tarDir = Join-Path $testDir 'tarballs'
+            $null = New-Item -ItemType Directory -Path $tarDir
+
+            $null = New-Layer -Root $root -Name diff-base
+            $baseMount = Mount-Layer -Root $root diff-base
+            $etc = New-Item -ItemType Directory -Path (Join-Path $baseMount.Path 'etc')
+            $null = Write-TestFile $etc.FullName 'hosts' "127.0.0.1 localhost`n" '0644' '0:0'
+            $null = Write-TestFile $etc.FullName 'old.conf' "obsolete=1`n" '0600' '0:0'
+            $null = Write-TestFile $baseMount.Path 'motd' "hello from the base`n" '0644' '0:0'
+            $apt = New-Item -ItemType Directory -Path (Join-Path $baseMount.Path 'var/cache/apt')
+            $null = Write-TestFile $apt.FullName 'pkgcache.bin' "cache`n" '0644' '0:0'
+            Dismount-Layer -Root $root diff-base
+
+            # The child changes one file, adds one, deletes one file and one whole directory.
+            $null = New-Layer -Root $root -Name diff-child -Parent diff-base
+            $childMount = Mount-Layer -Root $root diff-child
+            Set-Content -Path (Join-Path $childMount.Path 'motd') -Value "hello from the child`n" -NoNewline
+            $null = Write-TestFile (Join-Path $childMount.Path 'etc') 'new.conf' "port=8080`n" '0640' '1234:2345'
+            Remove-Item -Path (Join-Path $childMount.Path 'etc/old.conf')
+            Remove-Item -Path (Join-Path $childMount.Path 'var/cache/apt') -Recurse -Force
+            Dismount-Layer -Root $root diff-child
+
+            $childTar = Join-Path $tarDir 'child.tar'
+            $exported = Export-LayerDiff -Root $root diff-child -Path $childTar
+        }
+
+        It 'is written by Export-LayerDiff to a .tar, described by a LayerDiff' {
+            $exported | Should -BeOfType 'LayerTools.LayerDiff'
+            $exported.LayerId | Should -Be (Get-Layer -Root $root diff-child).Id
+            $exported.Path | Should -Be $childTar
+            $exported.Compression | Should -Be 'None'
+            $exported.Size | Should -Be (Get-Item $childTar).Length
+            $exported.Digest | Should -Be "sha256:$((Get-FileHash $childTar -Algorithm SHA256).Hash.ToLowerInvariant())"
+            $exported.UncompressedDigest | Should -Be $exported.Digest
+            $exported.Exact | Should -BeFalse
+        }
+
+        It 'holds the added and changed files and a whiteout for each deletion (tar -tf)' {
+            $names = & tar -tf $childTar
+            $LASTEXITCODE | Should -Be 0
+            $names | Should -Contain 'motd'
+            $names | Should -Contain 'etc/new.conf'
+            $names | Should -Contain 'etc/.wh.old.conf'
+            $names | Should -Contain 'var/cache/.wh.apt'
+            # Unchanged files stay out, and a deleted directory is one whiteout, not one per file.
+            $names | Should -Not -Contain 'etc/hosts'
+            $names | Should -Not -Contain 'var/cache/apt/pkgcache.bin'
+            $names | Should -Not -Contain 'var/cache/apt/.wh.pkgcache.bin'
+        }
+
+        It 'is listed by Get-LayerChanges as Kind and Path, sorted by path' {
+            $changes = Get-LayerChanges -Root $root diff-child
+            $changes[0] | Should -BeOfType 'LayerTools.LayerChange'
+            $changes[0].Kind | Should -BeOfType 'LayerTools.ChangeKind'
+            # /etc and /var/cache are Modified: adding and removing entries moved their modification times.
+            $changes | ForEach-Object { "$($_.Kind) $($_.Path)" } | Should -Be @(
+                'Modified /etc'
+                'Added /etc/new.conf'
+                'Deleted /etc/old.conf'
+                'Modified /motd'
+                'Modified /var/cache'
+                'Deleted /var/cache/apt'
+            )
+        }
+
+        It 'is applied by Import-LayerDiff to a fresh child of the same base, giving the same files' {
+            $null = New-Layer -Root $root -Name diff-copy -Parent diff-base
+            $imported = Import-LayerDiff -Root $root diff-copy -Path $childTar
+            $imported | Should -BeOfType 'LayerTools.LayerDiff'
+            $imported.LayerId | Should -Be (Get-Layer -Root $root diff-copy).Id
+            $imported.Compression | Should -Be 'None'
+            $imported.Digest | Should -Be $exported.Digest
+
+            # No path differs in type, mode, owner, times, size, link target or attributes ...
+            Get-LayerChanges -Root $root diff-copy -From diff-child | Should -BeNullOrEmpty
+            # ... and the files are what the child has.
+            $copyMount = Mount-Layer -Root $root diff-copy -ReadOnly
+            try {
+                Get-Content -Path (Join-Path $copyMount.Path 'motd') -Raw | Should -BeExactly "hello from the child`n"
+                $newConf = Join-Path $copyMount.Path 'etc/new.conf'
+                Get-Content -Path $newConf -Raw | Should -BeExactly "port=8080`n"
+                Get-FileMode $newConf | Should -Be '640'
+                Get-FileOwner $newConf | Should -Be '1234:2345'
+                Test-Path (Join-Path $copyMount.Path 'etc/hosts') | Should -BeTrue
+                Test-Path (Join-Path $copyMount.Path 'etc/old.conf') | Should -BeFalse
+                Test-Path (Join-Path $copyMount.Path 'var/cache/apt') | Should -BeFalse
+                Test-Path (Join-Path $copyMount.Path 'var/cache') | Should -BeTrue
+            }
+            finally {
+                Dismount-Layer -Root $root diff-copy
+            }
+
+            $layer = Get-Layer -Root $root diff-copy
+            $layer.UncompressedDigest | Should -Be $exported.UncompressedDigest
+            $layer.Compression | Should -Be 'None'
+            $layer.Uids | Should -Contain 1234
+            $layer.Gids | Should -Contain 2345
+            $layer.Problem | Should -BeNullOrEmpty
+        }
+
+        It 'is measured by Measure-LayerDiff at the exported file''s length and digest (-Compression None)' {
+            $file = Join-Path $tarDir 'child-none.tar'
+            $written = Export-LayerDiff -Root $root diff-child -Path $file -Compression None
+            $measured = Measure-LayerDiff -Root $root diff-child -Compression None
+            $measured | Should -BeOfType 'LayerTools.LayerDiff'
+            $measured.Path | Should -BeNullOrEmpty
+            $measured.Size | Should -Be (Get-Item $file).Length
+            $measured.Digest | Should -Be "sha256:$((Get-FileHash $file -Algorithm SHA256).Hash.ToLowerInvariant())"
+            $measured.Digest | Should -Be $written.Digest
+        }
+
+        It 'is compressed with <Compression> for a .<Extension> name and passes <Tool> -t' -ForEach @(
+            @{ Extension = 'tar.gz'; Compression = 'Gzip'; Tool = 'gzip' }
+            @{ Extension = 'tgz'; Compression = 'Gzip'; Tool = 'gzip' }
+            @{ Extension = 'tar.zst'; Compression = 'Zstd'; Tool = 'zstd' }
+        ) {
+            $file = Join-Path $tarDir "child.$Extension"
+            $diff = Export-LayerDiff -Root $root diff-child -Path $file
+            $diff.Compression | Should -Be $Compression
+            $diff.Size | Should -Be (Get-Item $file).Length
+            $diff.Size | Should -BeLessThan $diff.UncompressedSize
+            & $Tool -q -t $file
+            $LASTEXITCODE | Should -Be 0
+            # The tar inside is the uncompressed export, byte for byte.
+            $diff.UncompressedDigest | Should -Be $exported.Digest
+            & sh -c "$Tool -dc '$file' | cmp -s - '$childTar'"
+            $LASTEXITCODE | Should -Be 0
+        }
+
+        It 'is the same every time for a base layer: same Digest twice' {
+            $first = Export-LayerDiff -Root $root diff-base -Path (Join-Path $tarDir 'base-1.tar')
+            # Nothing in an export comes from the clock.
+            Start-Sleep -Seconds 1
+            $second = Export-LayerDiff -Root $root diff-base -Path (Join-Path $tarDir 'base-2.tar')
+            $second.Digest | Should -Be $first.Digest
+            (Get-FileHash $second.Path -Algorithm SHA256).Hash | Should -Be (Get-FileHash $first.Path -Algorithm SHA256).Hash
+            # A base layer's diff holds its whole tree, root directory included.
+            $names = & tar -tf $first.Path
+            $names | Should -Contain './'
+            $names | Should -Contain 'var/cache/apt/pkgcache.bin'
+        }
+
+        It 'needs -Path or -Stdout: PathOrStdoutRequired' {
+            { Export-LayerDiff -Root $root diff-child -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'PathOrStdoutRequired' 'ExportLayerDiffCommand')
+        }
+
+        It 'replaces no file with -NoClobber' {
+            $before = (Get-FileHash $childTar -Algorithm SHA256).Hash
+            { Export-LayerDiff -Root $root diff-base -Path $childTar -NoClobber -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'FileSystemError' 'ExportLayerDiffCommand')
+            (Get-FileHash $childTar -Algorithm SHA256).Hash | Should -Be $before
+        }
+    }
+
+    Describe 'A layer made from a GNU tar tarball' {
+        BeforeAll {
+            $tarDir = Join-Path $testDir 'gnu-tar'
+            $source = Join-Path $tarDir 'rootfs'
+            $null = New-Item -ItemType Directory -Path (Join-Path $source 'etc')
+            $null = New-Item -ItemType Directory -Path (Join-Path $source 'usr/bin')
+            $null = Write-TestFile (Join-Path $source 'etc') 'hosts' "127.0.0.1 localhost`n" '0644' '0:0'
+            $null = Write-TestFile (Join-Path $source 'etc') 'shadow' "root:*:19000:0:99999:7:::`n" '0640' '0:42'
+            $null = Write-TestFile (Join-Path $source 'usr/bin') 'tool' "#!/bin/sh`necho tool`n" '4755' '0:0'
+            $null = Write-TestFile $source 'home.txt' "owned by a user`n" '0600' '1000:2000'
+            & ln -s usr/bin (Join-Path $source 'bin')
+            & ln (Join-Path $source 'etc/hosts') (Join-Path $source 'etc/hosts.link')
+            $sourceTar = Join-Path $tarDir 'rootfs.tar'
+            & tar --numeric-owner --xattrs -C $source -cf $sourceTar .
+            $sourceHash = (Get-FileHash $sourceTar -Algorithm SHA256).Hash
+
+            $fromTar = New-Layer -Root $root -Name gnu-base -Archive $sourceTar
+        }
+
+        It 'is created by New-Layer -Archive and records where it came from' {
+            $fromTar | Should -BeOfType 'LayerTools.Layer'
+            $fromTar.Compression | Should -Be 'None'
+            $fromTar.CompressedDigest | Should -Be "sha256:$($sourceHash.ToLowerInvariant())"
+            $fromTar.UncompressedDigest | Should -Be $fromTar.CompressedDigest
+            $fromTar.CompressedSize | Should -Be (Get-Item $sourceTar).Length
+            $fromTar.Uids | Should -Be @(0, 1000)
+            $fromTar.Gids | Should -Be @(0, 42, 2000)
+            $fromTar.Problem | Should -BeNullOrEmpty
+        }
+
+        It 'has the files of the tarball with their mode and owner' {
+            $mount = Mount-Layer -Root $root gnu-base -ReadOnly
+            try {
+                Get-FileMode (Join-Path $mount.Path 'usr/bin/tool') | Should -Be '4755'
+                Get-FileOwner (Join-Path $mount.Path 'etc/shadow') | Should -Be '0:42'
+                Get-FileOwner (Join-Path $mount.Path 'home.txt') | Should -Be '1000:2000'
+                & readlink (Join-Path $mount.Path 'bin') | Should -Be 'usr/bin'
+                & stat -c '%h' (Join-Path $mount.Path 'etc/hosts') | Should -Be '2'
+            }
+            finally {
+                Dismount-Layer -Root $root gnu-base
+            }
+        }
+
+        It 'is given back byte for byte by Export-LayerDiff: same sha256, Exact' {
+            $diff = Export-LayerDiff -Root $root gnu-base -Path (Join-Path $tarDir 'exported.tar')
+            $diff.Exact | Should -BeTrue
+            (Get-FileHash $diff.Path -Algorithm SHA256).Hash | Should -Be $sourceHash
+            $diff.Digest | Should -Be $fromTar.UncompressedDigest
+        }
+
+        It 'is measured as the original tarball by Measure-LayerDiff' {
+            $measured = Measure-LayerDiff -Root $root gnu-base
+            $measured.Exact | Should -BeTrue
+            $measured.Size | Should -Be (Get-Item $sourceTar).Length
+            $measured.Digest | Should -Be $fromTar.UncompressedDigest
+        }
+
+        It 'is given back inside a <Tool> stream that passes <Tool> -t' -ForEach @(
+            @{ Extension = 'tar.gz'; Tool = 'gzip' }
+            @{ Extension = 'tar.zst'; Tool = 'zstd' }
+        ) {
+            $file = Join-Path $tarDir "exported.$Extension"
+            $diff = Export-LayerDiff -Root $root gnu-base -Path $file
+            $diff.Exact | Should -BeTrue
+            & $Tool -q -t $file
+            $LASTEXITCODE | Should -Be 0
+            & sh -c "$Tool -dc '$file' | cmp -s - '$sourceTar'"
+            $LASTEXITCODE | Should -Be 0
+        }
+
+        It 'is no longer replayed after a read-write mount, yet keeps its files' {
+            $null = Mount-Layer -Root $root gnu-base
+            Dismount-Layer -Root $root gnu-base
+            $diff = Export-LayerDiff -Root $root gnu-base -Path (Join-Path $tarDir 'recomputed.tar')
+            $diff.Exact | Should -BeFalse
+            $names = & tar -tf $diff.Path
+            $names | Should -Contain 'usr/bin/tool'
+            $names | Should -Contain 'etc/hosts.link'
+        }
+    }
+
+    Describe 'Bad layer tarballs' {
+        BeforeAll {
+            $tarDir = Join-Path $testDir 'bad-tarballs'
+            $source = Join-Path $tarDir 'source'
+            $null = New-Item -ItemType Directory -Path $source
+
+            # A plain tar cut off in the middle of a file's data.
+            $null = Write-TestFile $source 'big.txt' ('0123456789abcdef' * 512) '0644' '0:0'
+            $wholeTar = Join-Path $tarDir 'whole.tar'
+            & tar --numeric-owner -C $source -cf $wholeTar big.txt
+            $truncatedTar = Join-Path $tarDir 'truncated.tar'
+            [IO.File]::WriteAllBytes($truncatedTar, [IO.File]::ReadAllBytes($wholeTar)[0..4607])
+
+            # A tar whose only entry is named ../escape: -P keeps the '..' that GNU tar would strip.
+            $null = Write-TestFile $source 'escape' "written outside the layer`n" '0644' '0:0'
+            $unsafeTar = Join-Path $tarDir 'unsafe.tar'
+            & tar -P --transform 's,^escape$,../escape,' -C $source -cf $unsafeTar escape
+
+            function Get-LayerDirectoryCount { @(Get-ChildItem -Path (Join-Path $root 'vfs/dir') -Directory).Count }
+        }
+
+        It 'the helper built an unsafe tarball' {
+            & tar -P -tf $unsafeTar | Should -Be '../escape'
+        }
+
+        It 'a truncated tarball: New-Layer -Archive reports ArchiveCorrupt and leaves no layer' {
+            $layersBefore = (Get-LayerStore -Root $root).LayerCount
+            $err = { New-Layer -Root $root -Name bad-truncated -Archive $truncatedTar -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'ArchiveCorrupt' 'NewLayerCommand') -PassThru
+            $err.CategoryInfo.Category | Should -Be 'InvalidData'
+            Get-Layer -Root $root 'bad-truncated*' | Should -BeNullOrEmpty
+            (Get-LayerStore -Root $root).LayerCount | Should -Be $layersBefore
+            Get-LayerDirectoryCount | Should -Be $layersBefore
+        }
+
+        It 'an unsafe tarball: New-Layer -Archive reports ArchiveUnsafeEntry, writes nothing outside, leaves no layer' {
+            $layersBefore = (Get-LayerStore -Root $root).LayerCount
+            $err = { New-Layer -Root $root -Name bad-unsafe -Archive $unsafeTar -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'ArchiveUnsafeEntry' 'NewLayerCommand') -PassThru
+            $err.CategoryInfo.Category | Should -Be 'SecurityError'
+            $err.TargetObject | Should -Be '../escape'
+            # The layer's tree is <root>/vfs/dir/<id>, its mount <root>/vfs/mnt/<id>: ../escape would land beside them.
+            Test-Path (Join-Path $root 'vfs/dir/escape') | Should -BeFalse
+            Test-Path (Join-Path $root 'vfs/mnt/escape') | Should -BeFalse
+            Get-ChildItem -Path $testDir -Recurse -Filter 'escape' | Where-Object FullName -ne (Join-Path $source 'escape') |
+                Should -BeNullOrEmpty
+            Get-Layer -Root $root 'bad-unsafe*' | Should -BeNullOrEmpty
+            (Get-LayerStore -Root $root).LayerCount | Should -Be $layersBefore
+            Get-LayerDirectoryCount | Should -Be $layersBefore
+        }
+
+        It 'an unsafe tarball: Import-LayerDiff reports ArchiveUnsafeEntry and marks the layer with a Problem' {
+            $null = New-Layer -Root $root -Name bad-victim
+            { Import-LayerDiff -Root $root bad-victim -Path $unsafeTar -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'ArchiveUnsafeEntry' 'ImportLayerDiffCommand')
+            Test-Path (Join-Path $root 'vfs/dir/escape') | Should -BeFalse
+            $layer = Get-Layer -Root $root bad-victim -WarningAction SilentlyContinue -WarningVariable warnings
+            $layer.Problem | Should -Match 'partly applied'
+            $warnings | Should -HaveCount 1
+            "$($warnings[0])" | Should -Match 'bad-victim'
+            Remove-Layer -Root $root bad-victim -Confirm:$false
+        }
+
+        It 'a missing tarball: ArchiveNotFound from Import-LayerDiff and New-Layer' {
+            $missing = Join-Path $tarDir 'missing.tar'
+            $null = New-Layer -Root $root -Name bad-target
+            $err = { Import-LayerDiff -Root $root bad-target -Path $missing -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'ArchiveNotFound' 'ImportLayerDiffCommand') -PassThru
+            $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+            (Get-Layer -Root $root bad-target).Problem | Should -BeNullOrEmpty
+            { New-Layer -Root $root -Name bad-missing -Archive $missing -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'ArchiveNotFound' 'NewLayerCommand')
+            Get-Layer -Root $root 'bad-missing*' | Should -BeNullOrEmpty
+        }
+
+        It 'a read-only layer refuses an import: LayerReadOnly' {
+            $null = New-Layer -Root $root -Name bad-readonly -ReadOnly
+            $err = { Import-LayerDiff -Root $root bad-readonly -Path $wholeTar -ErrorAction Stop } |
+                Should -Throw -ErrorId (Get-FullErrorId 'LayerReadOnly' 'ImportLayerDiffCommand') -PassThru
+            $err.CategoryInfo.Category | Should -Be 'InvalidOperation'
+            (Get-Layer -Root $root bad-readonly).Problem | Should -BeNullOrEmpty
+        }
+    }
 }
