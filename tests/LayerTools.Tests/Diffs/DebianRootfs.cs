@@ -4,8 +4,8 @@ namespace LayerTools.Tests.Diffs;
 
 /// <summary>
 /// A Debian bookworm minbase root file system made by debootstrap, and its tarball made by GNU tar
-/// (--numeric-owner --xattrs), as the archive issue asks. Building it takes minutes, so it is kept under
-/// /var/tmp/layertools-rootfs and reused by later runs on the same machine.
+/// (--numeric-owner --xattrs). Building it takes minutes (debootstrap is installed from Debian's packages
+/// if missing), so it is kept under /var/tmp/layertools-rootfs and reused by later runs on the same machine.
 /// </summary>
 public static class DebianRootfs
 {
@@ -23,7 +23,11 @@ public static class DebianRootfs
         string tarball = Path.Combine(Directory, "bookworm-minbase.tar");
         if (File.Exists(tarball)) return (tree, tarball);
         if (!File.Exists("/usr/sbin/debootstrap"))
-            throw new InvalidOperationException("debootstrap is not installed (apt-get install debootstrap); .ci/run installs it.");
+        {
+            // The README's test command must work on a machine that has only the .NET SDK (as root).
+            ExternalTool.Run("apt-get", "update", "-qq");
+            ExternalTool.Run("apt-get", "install", "-y", "-qq", "debootstrap");
+        }
 
         System.IO.Directory.CreateDirectory(Directory);
         string building = tree + ".building";
