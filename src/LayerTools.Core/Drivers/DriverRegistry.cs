@@ -1,3 +1,4 @@
+using LayerTools.Drivers.Overlay;
 using LayerTools.Drivers.Vfs;
 
 namespace LayerTools.Drivers;
@@ -16,20 +17,33 @@ public static class DriverRegistry
         return name switch
         {
             "vfs" => new VfsDriver(home),
+            "overlay" => new OverlayDriver(home),
             _ => throw NotSupported(name),
         };
     }
 
-    public static void EnsureSupported(string name)
+    /// <summary>Throws DriverNotSupported unless the driver can keep layers in a store at <paramref name="storeRoot"/>.</summary>
+    public static void EnsureSupported(string name, string storeRoot)
     {
-        if (name != "vfs") throw NotSupported(name);
+        switch (name)
+        {
+            case "vfs":
+                return;
+            case "overlay":
+                if (OverlayDriver.CheckSupported(Path.Combine(storeRoot, name)) is { } reason)
+                    throw new LayerToolsException(LayerError.DriverNotSupported,
+                        $"The overlay driver cannot run in store '{storeRoot}': {reason} Use -Driver vfs there instead.", name);
+                return;
+            default:
+                throw NotSupported(name);
+        }
     }
 
     private static LayerToolsException NotSupported(string name) => name switch
     {
         "aufs" => new(LayerError.DriverNotSupported,
             "The aufs driver needs the aufs kernel module, which is in no mainline kernel. Use -Driver overlay (kernel overlayfs) instead.", name),
-        "overlay" or "devicemapper" => new(LayerError.DriverNotSupported,
+        "devicemapper" => new(LayerError.DriverNotSupported,
             $"The {name} driver is not available in this build of LayerTools yet. Use -Driver vfs.", name),
         _ => new(LayerError.DriverNotSupported,
             $"Unknown driver '{name}'. Known drivers: {string.Join(", ", Names)}.", name),

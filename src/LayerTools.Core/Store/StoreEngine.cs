@@ -50,7 +50,7 @@ public sealed partial class StoreEngine
     {
         string root = FullPath(options.Root);
         string wanted = driver ?? DriverRegistry.Default;
-        DriverRegistry.EnsureSupported(wanted);
+        DriverRegistry.EnsureSupported(wanted, root);
         Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using FileLock storeLock = AcquireLock(root, options.LockTimeout);
 
