@@ -340,21 +340,7 @@ public sealed unsafe class BeneathRoot : IDisposable
             if (error == Errno.ENOENT) return null;
             throw new NativeException("statx", pathForErrors is null ? HostPath(name.ToString(), current: true) : HostPath(pathForErrors), error);
         }
-        return new FileStatus(
-            FileStatus.KindOf(sx.stx_mode),
-            sx.stx_mode & FileStatus.PermissionMask,
-            sx.stx_uid,
-            sx.stx_gid,
-            (long)sx.stx_size,
-            (long)sx.stx_blocks,
-            sx.stx_nlink,
-            sx.stx_ino,
-            ((ulong)sx.stx_dev_major << 32) | sx.stx_dev_minor,
-            sx.stx_rdev_major,
-            sx.stx_rdev_minor,
-            new Timestamp(sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec),
-            new Timestamp(sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec),
-            IsMountRoot: false);
+        return FileStatus.From(sx);
     }
 
     /// <summary>

@@ -31,6 +31,25 @@ public readonly record struct FileStatus(
     /// <summary>The permission bits, setuid, setgid and sticky included (mode &amp; 07777).</summary>
     public const uint PermissionMask = 0xFFF;
 
+    /// <summary>What statx filled in; the mount-root attribute counts only where the kernel says it knows it.</summary>
+    internal static FileStatus From(in Tmds.Linux.statx sx) => new(
+        KindOf(sx.stx_mode),
+        sx.stx_mode & PermissionMask,
+        sx.stx_uid,
+        sx.stx_gid,
+        (long)sx.stx_size,
+        (long)sx.stx_blocks,
+        sx.stx_nlink,
+        sx.stx_ino,
+        ((ulong)sx.stx_dev_major << 32) | sx.stx_dev_minor,
+        sx.stx_rdev_major,
+        sx.stx_rdev_minor,
+        new Timestamp(sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec),
+        new Timestamp(sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec),
+        (sx.stx_attributes_mask & StatxAttrMountRoot) != 0 && (sx.stx_attributes & StatxAttrMountRoot) != 0);
+
+    private const ulong StatxAttrMountRoot = 0x2000;
+
     internal static FileKind KindOf(uint mode) => (mode & 0xF000) switch
     {
         0x8000 => FileKind.Regular,

@@ -11,7 +11,6 @@ namespace LayerTools.Native;
 /// </summary>
 public static unsafe class Fs
 {
-    private const uint StatxAttrMountRoot = 0x2000;
     private const int Ficlone = 0x40049409;
 
     public static FileStatus Lstat(string path)
@@ -42,21 +41,7 @@ public static unsafe class Fs
             return false;
         }
         errno = 0;
-        status = new FileStatus(
-            FileStatus.KindOf(sx.stx_mode),
-            sx.stx_mode & FileStatus.PermissionMask,
-            sx.stx_uid,
-            sx.stx_gid,
-            (long)sx.stx_size,
-            (long)sx.stx_blocks,
-            sx.stx_nlink,
-            sx.stx_ino,
-            ((ulong)sx.stx_dev_major << 32) | sx.stx_dev_minor,
-            sx.stx_rdev_major,
-            sx.stx_rdev_minor,
-            new Timestamp(sx.stx_atime.tv_sec, sx.stx_atime.tv_nsec),
-            new Timestamp(sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec),
-            (sx.stx_attributes_mask & StatxAttrMountRoot) != 0 && (sx.stx_attributes & StatxAttrMountRoot) != 0);
+        status = FileStatus.From(sx);
         return true;
     }
 
