@@ -28,7 +28,7 @@ public sealed class LayerDiffTests : IDisposable
     {
         MakeBase();
         Layer child = _engine.Create(new LayerSpec { Names = ["child"], Parent = "base" });
-        ChangeTree(_engine.Mount("child", readOnly: false).Path);
+        ChangeSet.Apply(_engine.Mount("child", readOnly: false).Path);
         _engine.Unmount("child", force: false);
 
         string tarball = _store.Location + "/child.tar";
@@ -38,7 +38,7 @@ public sealed class LayerDiffTests : IDisposable
         // GNU tar reads it, and its entries are the changes: whiteouts for deletions, entries for the rest.
         string[] listed = ExternalTool.RunText("tar", "-tf", tarball).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(name => name == "./" ? name : name.TrimEnd('/')).ToArray();
-        Assert.Equal(changes.Select(ExpectedEntry), listed);
+        Assert.Equal(changes.Select(ChangeSet.TarEntryName), listed);
         Assert.Equal(changes.Count, diff.Entries);
         Assert.Equal(Sha256(tarball), diff.UncompressedDigest);
         Assert.Equal(new FileInfo(tarball).Length, diff.Size);
@@ -46,7 +46,7 @@ public sealed class LayerDiffTests : IDisposable
         _engine.Create(new LayerSpec { Names = ["again"], Parent = "base" });
         LayerDiff imported = _engine.ImportDiff("again", tarball);
         Assert.Equal(diff.UncompressedDigest, imported.UncompressedDigest);
-        AssertSameTrees("child", "again");
+        ChangeSet.AssertSameTrees(_engine, "child", _engine, "again");
         Assert.Empty(_engine.Changes("again", "child"));
     }
 
@@ -247,53 +247,6 @@ public sealed class LayerDiffTests : IDisposable
         string tree = _engine.Mount("base", readOnly: false).Path;
         Build(tree, NetBindServiceCapability());
         _engine.Unmount("base", force: false);
-    }
-
-    /// <summary>Adds (with a hardlink pair, a symlink and an xattr), deletes a file and a whole directory, re-creates a directory, changes content and modes.</summary>
-    private static void ChangeTree(string tree)
-    {
-        string P(string relative) => Path.Join(tree, relative);
-        File.WriteAllText(P("added.txt"), "new file\n");
-        Xattrs.Set(P("added.txt"), "user.origin", [0, 1, 2, 255]);
-        Fs.Link(P("added.txt"), P("added-link.txt"));
-        Fs.Symlink("added.txt", P("added-symlink"));
-        Directory.CreateDirectory(P("newdir/sub"));
-        File.WriteAllText(P("newdir/sub/file"), "deep\n");
-        File.Delete(P("empty"));
-        Directory.Delete(P("a"), recursive: true);
-        Directory.Delete(P("links2"), recursive: true);
-        Directory.CreateDirectory(P("links2"));
-        File.WriteAllText(P("links2/replacement"), "re-created\n");
-        File.WriteAllText(P("hello.txt"), "hello, changed layer\n");
-        Fs.Chmod(P("times/epoch.txt"), Octal("600"));
-        Fs.Chmod(tree, Octal("755"));
-    }
-
-    private void AssertSameTrees(string expectedLayer, string actualLayer)
-    {
-        string expected = _engine.Mount(expectedLayer, readOnly: true).Path;
-        string actual = _engine.Mount(actualLayer, readOnly: true).Path;
-        try
-        {
-            Assert.Empty(TreeSnapshot.Take(actual).DifferencesFrom(TreeSnapshot.Take(expected)));
-        }
-        finally
-        {
-            _engine.Unmount(expectedLayer, force: true);
-            _engine.Unmount(actualLayer, force: true);
-        }
-    }
-
-    /// <summary>How GNU tar lists the entry that carries a change.</summary>
-    private static string ExpectedEntry(LayerChange change)
-    {
-        if (change.Path == "/") return "./";
-        if (change.Kind == ChangeKind.Deleted)
-        {
-            int slash = change.Path.LastIndexOf('/');
-            return change.Path[1..(slash + 1)] + ".wh." + change.Path[(slash + 1)..];
-        }
-        return change.Path[1..];
     }
 
     private static string Sha256(string file) =>

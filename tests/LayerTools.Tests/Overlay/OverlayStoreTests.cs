@@ -6,6 +6,7 @@ using LayerTools.Drivers.Overlay;
 using LayerTools.Native;
 using LayerTools.Store;
 using LayerTools.Tests.Archive;
+using LayerTools.Tests.Diffs;
 using LayerTools.Tests.Store;
 using Xunit;
 using static LayerTools.Tests.FixtureTree;
@@ -122,7 +123,7 @@ public sealed class OverlayStoreTests : IDisposable
         string[] listed = ExternalTool.RunText("tar", "-tf", tarball).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(name => name == "./" ? name : name.TrimEnd('/')).ToArray();
         IReadOnlyList<LayerChange> changes = _engine.Changes("child", null);
-        Assert.Equal(changes.Select(ExpectedEntry), listed);
+        Assert.Equal(changes.Select(ChangeSet.TarEntryName), listed);
         Assert.Equal(changes.Count, diff.Entries);
         Assert.Contains(".wh.empty", listed);
         Assert.Contains(".wh.a", listed);
@@ -140,7 +141,7 @@ public sealed class OverlayStoreTests : IDisposable
         StoreEngine vfs = StoreEngine.Initialize(_vfsStore.Options, "vfs", force: false);
         MakeBase(_engine);
         MakeBase(vfs);
-        AssertSameTrees(_engine, "base", vfs, "base");
+        ChangeSet.AssertSameTrees(_engine, "base", vfs, "base");
         _engine.Create(new LayerSpec { Names = ["child"], Parent = "base" });
         ChangeTree(_engine.Mount("child", readOnly: false).Path);
         _engine.Unmount("child", force: false);
@@ -152,8 +153,8 @@ public sealed class OverlayStoreTests : IDisposable
         vfs.Create(new LayerSpec { Names = ["child"], Parent = "base" });
         LayerDiff imported = vfs.ImportDiff("child", tarball);
 
-        AssertSameTrees(_engine, "child", _engine, "again");
-        AssertSameTrees(_engine, "child", vfs, "child");
+        ChangeSet.AssertSameTrees(_engine, "child", _engine, "again");
+        ChangeSet.AssertSameTrees(_engine, "child", vfs, "child");
         Assert.Empty(_engine.Changes("again", "child"));
         Assert.Equal(exported.UncompressedDigest, imported.UncompressedDigest);
     }
@@ -172,7 +173,7 @@ public sealed class OverlayStoreTests : IDisposable
 
         _engine.Create(new LayerSpec { Names = ["child"], Parent = "base" }, tarball);
 
-        AssertSameTrees(vfs, "child", _engine, "child");
+        ChangeSet.AssertSameTrees(vfs, "child", _engine, "child");
         // The re-export of a layer made from a tarball is that tarball, byte for byte.
         string again = _store.Location + "/again.tar";
         Assert.True(_engine.ExportDiff("child", null, again, CompressionKind.None, overwrite: true).Exact);
@@ -207,50 +208,11 @@ public sealed class OverlayStoreTests : IDisposable
     }
 
     /// <summary>Adds (a hardlink pair, a symlink, an xattr), deletes a file and whole directories, re-makes a directory, changes content and modes.</summary>
+
+    /// <summary>The shared change set, plus an xattr in overlayfs' own namespace that must travel as user data.</summary>
     private static void ChangeTree(string tree)
     {
-        string P(string relative) => Path.Join(tree, relative);
-        File.WriteAllText(P("added.txt"), "new file\n");
-        Xattrs.Set(P("added.txt"), "user.origin", [0, 1, 2, 255]);
-        Fs.Link(P("added.txt"), P("added-link.txt"));
-        Fs.Symlink("added.txt", P("added-symlink"));
-        Directory.CreateDirectory(P("newdir/sub"));
-        File.WriteAllText(P("newdir/sub/file"), "deep\n");
-        File.Delete(P("empty"));
-        Directory.Delete(P("a"), recursive: true);
-        Directory.Delete(P("links2"), recursive: true);
-        Directory.CreateDirectory(P("links2"));
-        File.WriteAllText(P("links2/replacement"), "re-created\n");
-        File.WriteAllText(P("hello.txt"), "hello, changed layer\n");
-        Fs.Chmod(P("times/epoch.txt"), Octal("600"));
-        Xattrs.Set(P("usr/bin"), "trusted.overlay.redirect", "/data/not/a/redirect"u8.ToArray());
-        Fs.Chmod(tree, Octal("755"));
-    }
-
-    private static void AssertSameTrees(StoreEngine expectedStore, string expectedLayer, StoreEngine actualStore, string actualLayer)
-    {
-        string expected = expectedStore.Mount(expectedLayer, readOnly: true).Path;
-        string actual = actualStore.Mount(actualLayer, readOnly: true).Path;
-        try
-        {
-            Assert.Empty(TreeSnapshot.Take(actual).DifferencesFrom(TreeSnapshot.Take(expected)));
-        }
-        finally
-        {
-            expectedStore.Unmount(expectedLayer, force: true);
-            actualStore.Unmount(actualLayer, force: true);
-        }
-    }
-
-    /// <summary>How GNU tar lists the entry that carries a change.</summary>
-    private static string ExpectedEntry(LayerChange change)
-    {
-        if (change.Path == "/") return "./";
-        if (change.Kind == ChangeKind.Deleted)
-        {
-            int slash = change.Path.LastIndexOf('/');
-            return change.Path[1..(slash + 1)] + ".wh." + change.Path[(slash + 1)..];
-        }
-        return change.Path[1..];
+        ChangeSet.Apply(tree);
+        Xattrs.Set(Path.Join(tree, "usr/bin"), "trusted.overlay.redirect", "/data/not/a/redirect"u8.ToArray());
     }
 }
