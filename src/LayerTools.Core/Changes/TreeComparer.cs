@@ -91,7 +91,15 @@ public static class TreeComparer
         }
     }
 
-    private static bool Differs(string lower, FileStatus lowerStatus, string upper, FileStatus upperStatus)
+    private static bool Differs(string lower, FileStatus lowerStatus, string upper, FileStatus upperStatus) =>
+        Differs(lower, lowerStatus, upper, upperStatus, AllXattrs);
+
+    /// <summary>
+    /// The comparison every change list uses. <paramref name="xattrsOf"/> says which attributes a path shows:
+    /// all of them for plain trees, what a merged view shows for a driver reading its own layer directories.
+    /// </summary>
+    internal static bool Differs(string lower, FileStatus lowerStatus, string upper, FileStatus upperStatus,
+        Func<string, Dictionary<string, byte[]>> xattrsOf)
     {
         if (lowerStatus.Kind != upperStatus.Kind
             || lowerStatus.Permissions != upperStatus.Permissions
@@ -110,20 +118,19 @@ public static class TreeComparer
                 return true;
         }
         // Last: attributes cost two system calls per name on each side, so they are read only when all else agrees.
-        return !SameXattrs(lower, upper);
+        return !SameXattrs(xattrsOf(lower), xattrsOf(upper));
     }
 
-    /// <summary>Whether both paths have the same attribute names with the same raw values, in whatever order the kernel lists them.</summary>
-    private static bool SameXattrs(string lower, string upper)
+    private static Dictionary<string, byte[]> AllXattrs(string path) =>
+        Xattrs.Read(path).ToDictionary(x => x.Key, x => x.Value, StringComparer.Ordinal);
+
+    /// <summary>Whether both sides have the same attribute names with the same raw values, in whatever order the kernel lists them.</summary>
+    private static bool SameXattrs(Dictionary<string, byte[]> lower, Dictionary<string, byte[]> upper)
     {
-        IReadOnlyList<KeyValuePair<string, byte[]>> lowerXattrs = Xattrs.Read(lower);
-        IReadOnlyList<KeyValuePair<string, byte[]>> upperXattrs = Xattrs.Read(upper);
-        if (lowerXattrs.Count != upperXattrs.Count) return false;
-        if (lowerXattrs.Count == 0) return true;
-        var lowerValues = lowerXattrs.ToDictionary(x => x.Key, x => x.Value, StringComparer.Ordinal);
-        foreach (var (name, value) in upperXattrs)
+        if (lower.Count != upper.Count) return false;
+        foreach (var (name, value) in upper)
         {
-            if (!lowerValues.TryGetValue(name, out byte[]? lowerValue) || !lowerValue.AsSpan().SequenceEqual(value))
+            if (!lower.TryGetValue(name, out byte[]? lowerValue) || !lowerValue.AsSpan().SequenceEqual(value))
                 return false;
         }
         return true;
@@ -131,7 +138,8 @@ public static class TreeComparer
 
     private static string OnDisk(string root, string path) => Path.Join(root, path.AsSpan(1));
 
-    private static string[] SortedNames(string directory)
+    /// <summary>A directory's names in the order changes are listed.</summary>
+    internal static string[] SortedNames(string directory)
     {
         string[] names = DirectoryListing.Names(directory);
         Array.Sort(names, (x, y) => LayerPathComparer.CompareNames(x, y));

@@ -30,3 +30,16 @@ public interface ILayerDriver
     /// <summary>Unmounts everything the driver has mounted under its home.</summary>
     void Cleanup();
 }
+
+/// <summary>
+/// A driver that can list a layer's changes against its parent from what it stores, without walking
+/// both trees, so the cost follows the size of the change rather than of the layer.
+/// </summary>
+public interface INativeChanges
+{
+    /// <summary>
+    /// Exactly what <see cref="Changes.TreeComparer"/> reports between the parent's tree (none for a base
+    /// layer) and the layer's, in <see cref="Changes.LayerPathComparer"/> order, read while enumerating.
+    /// </summary>
+    IEnumerable<LayerChange> ChangesFromParent(string id);
+}

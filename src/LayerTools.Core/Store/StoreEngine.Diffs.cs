@@ -1,5 +1,6 @@
 using LayerTools.Archive;
 using LayerTools.Changes;
+using LayerTools.Drivers;
 using LayerTools.Native;
 
 namespace LayerTools.Store;
@@ -106,8 +107,10 @@ public sealed partial class StoreEngine
                 exact = from?.Id == record.Parent && TryReplayExact(record, tree, tar);
                 if (exact)
                     entries = record.Entries ?? 0;
+                else if (NativeChangesFromParent(record, from) is { } changes)
+                    entries = WriteChanges(tree, changes, tar);
                 else
-                    entries = WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, lower, tar));
+                    entries = WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, TreeComparer.Enumerate(lower, tree), tar));
             }
             output.Flush();
             return DiffOf(record, path, compression, written, tar, entries, exact);
@@ -119,9 +122,17 @@ public sealed partial class StoreEngine
     {
         LayerRecord record = Resolve(session.Layers, nameOrId);
         LayerRecord? from = fromNameOrId is null ? ParentOf(session, record) : Resolve(session.Layers, fromNameOrId);
+        if (NativeChangesFromParent(record, from) is { } changes) return changes.ToList();
         return WithTree(session, record, writable: false, tree =>
             WithTreeOrEmpty(session, from, writable: false, lower => TreeComparer.Compare(lower, tree)));
     });
+
+    /// <summary>
+    /// The driver's own list of the layer's changes when it has one and they are wanted against the
+    /// parent (the only comparison a driver keeps): it costs what the change costs, not a walk of both trees.
+    /// </summary>
+    private IEnumerable<LayerChange>? NativeChangesFromParent(LayerRecord record, LayerRecord? from) =>
+        Driver is INativeChanges native && from?.Id == record.Parent ? native.ChangesFromParent(record.Id) : null;
 
     /// <summary>Applies a tarball into a layer's tree and records what it was; the caller owns failure handling.</summary>
     private LayerDiff ApplyDiff(Session session, LayerRecord record, Stream input, string? path)
@@ -186,10 +197,10 @@ public sealed partial class StoreEngine
         Exact = exact,
     };
 
-    private long WriteChanges(string tree, string? lower, Stream tarOutput)
+    private long WriteChanges(string tree, IEnumerable<LayerChange> changes, Stream tarOutput)
     {
         using var tar = new TarWriter(tarOutput, leaveOpen: true);
-        long entries = ChangesetWriter.Write(tar, tree, TreeComparer.Enumerate(lower, tree), _options.Progress);
+        long entries = ChangesetWriter.Write(tar, tree, changes, _options.Progress);
         tar.Finish();
         return entries;
     }

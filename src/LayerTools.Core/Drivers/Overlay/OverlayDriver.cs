@@ -10,7 +10,7 @@ namespace LayerTools.Drivers.Overlay;
 /// parent holds. Every mount is an overlay, a base layer's too (over an empty lower directory), so
 /// overlayfs' own attributes and escaping apply the same way in every layer.
 /// </summary>
-public sealed class OverlayDriver : ILayerDriver
+public sealed class OverlayDriver : ILayerDriver, INativeChanges
 {
     /// <summary>overlayfs stacks at most 500 lower layers (OVL_MAX_STACK); a read-only mount lists the layer itself too.</summary>
     public const int MaxAncestors = 499;
@@ -106,6 +106,21 @@ public sealed class OverlayDriver : ILayerDriver
     }
 
     public string MountPath(string id) => Path.Combine(LayerDirectory(id), "merged");
+
+    /// <summary>Read from the layer's diff and its ancestors' diffs directly: no mount is needed.</summary>
+    public IEnumerable<LayerChange> ChangesFromParent(string id)
+    {
+        if (!Exists(id))
+            throw new DirectoryNotFoundException($"Layer {id} has no overlay directory under '{_home}'.");
+        return OverlayChanges.Enumerate(Path.Combine(LayerDirectory(id), "diff"), ReadLowers(id).Select(LowerDiff).ToList());
+    }
+
+    /// <summary>The diff directory a short link (as in a lower file) points at: the changes compare real directories, not links.</summary>
+    private string LowerDiff(string shortLink)
+    {
+        string link = Path.Combine(_home, shortLink);
+        return Path.GetFullPath(Fs.ReadLink(link), Path.GetDirectoryName(link)!);
+    }
 
     public IReadOnlyDictionary<string, string> Status()
     {
