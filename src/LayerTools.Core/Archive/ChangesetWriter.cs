@@ -130,7 +130,7 @@ public static class ChangesetWriter
     private static string EntryName(string layerPath) => layerPath == "/" ? "./" : layerPath[1..];
 
     /// <summary>A file's data extents read back to back with pread: the packed content of a sparse entry.</summary>
-    private sealed class PackedExtents : Stream
+    private sealed class PackedExtents : ForwardReadStream
     {
         private readonly SafeFileHandle _file;
         private readonly List<(long Offset, long Length)> _extents;
@@ -141,17 +141,6 @@ public static class ChangesetWriter
         {
             _file = file;
             _extents = extents;
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
         }
 
         /// <summary>Returns 0 at the end of the last extent, or early if the file shrank; the tar writer then refuses the entry.</summary>
@@ -168,13 +157,6 @@ public static class ChangesetWriter
             _readInExtent += read;
             return read;
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private static TarEntryType TypeOf(FileKind kind) => kind switch

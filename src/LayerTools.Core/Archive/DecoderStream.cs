@@ -7,7 +7,7 @@ namespace LayerTools.Archive;
 /// A decompressor whose decoding failures surface as <see cref="ArchiveCorruptException"/>, so callers
 /// handle one exception type whatever the codec. I/O errors of the underlying stream pass through.
 /// </summary>
-internal sealed class DecoderStream : Stream
+internal sealed class DecoderStream : ForwardReadStream
 {
     private readonly Stream _source;
     private readonly Func<Stream, Stream> _openDecoder;
@@ -22,17 +22,6 @@ internal sealed class DecoderStream : Stream
         _source = source;
         _openDecoder = openDecoder;
         _kind = kind;
-    }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
     public override int Read(Span<byte> buffer)
@@ -50,13 +39,6 @@ internal sealed class DecoderStream : Stream
             throw new ArchiveCorruptException($"the {_kind.ToString().ToLowerInvariant()} data is damaged or cut short ({e.Message})", inner: e);
         }
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

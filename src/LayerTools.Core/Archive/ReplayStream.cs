@@ -4,7 +4,7 @@ namespace LayerTools.Archive;
 /// Gives back bytes already taken from a forward-only stream, then continues with the stream: lets
 /// format detection peek at magic bytes of a pipe or network stream without seeking.
 /// </summary>
-internal sealed class ReplayStream : Stream
+internal sealed class ReplayStream : ForwardReadStream
 {
     private readonly byte[] _head;
     private readonly Stream _rest;
@@ -18,17 +18,6 @@ internal sealed class ReplayStream : Stream
         _leaveOpen = leaveOpen;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
     public override int Read(Span<byte> buffer)
     {
         if (_replayed == _head.Length) return _rest.Read(buffer);
@@ -37,13 +26,6 @@ internal sealed class ReplayStream : Stream
         _replayed += count;
         return count;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -4,7 +4,7 @@ namespace LayerTools.Archive;
 /// A sparse file's logical content: zeros in the holes, and the packed segment data (stored back to back
 /// in map order) at each segment's offset, up to the file's size.
 /// </summary>
-internal sealed class SparseContentStream : Stream
+internal sealed class SparseContentStream : ForwardReadStream
 {
     private readonly Stream _packed;
     private readonly IReadOnlyList<(long Offset, long Length)> _map;
@@ -19,9 +19,6 @@ internal sealed class SparseContentStream : Stream
         _length = length;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _length;
 
     public override long Position
@@ -50,11 +47,4 @@ internal sealed class SparseContentStream : Stream
         _position += read;
         return read;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("A tar entry's data is read forward only.");
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
