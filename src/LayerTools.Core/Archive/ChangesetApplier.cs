@@ -17,7 +17,12 @@ namespace LayerTools.Archive;
 /// first, because creating their children would move their times. A directory the archive writes into
 /// without naming it gets its own times back at the end.</para>
 /// <para>Whiteouts hide what lower layers hold: <c>.wh.NAME</c> removes NAME, <c>.wh..wh..opq</c> empties its
-/// directory of everything this archive did not create. Neither stays in the tree.</para>
+/// directory of everything this archive did not create, in subdirectories too, as containers/storage does.
+/// Neither stays in the tree.</para>
+/// <para>Given the <see cref="IUnionLayers"/> beneath it, the root is a union's upper directory: only it is
+/// written, a directory that lower layers hold is copied up before anything changes in it, a deletion of
+/// something they hold becomes the union's whiteout, and a directory that must not show their entries
+/// becomes opaque.</para>
 /// <para>Any failure throws and leaves the tree half applied; the caller discards it.</para>
 /// </remarks>
 public static class ChangesetApplier
@@ -38,21 +43,23 @@ public static class ChangesetApplier
     /// </summary>
     /// <param name="progress">Called every 100 entries with the entry's name and the tar bytes read so far.</param>
     /// <param name="applied">Called once per entry as soon as it is applied, before the next is read, with its normalised path ("" for the root).</param>
+    /// <param name="union">The layers beneath <paramref name="root"/> when it is a union's upper directory; null for a whole tree.</param>
     /// <exception cref="ArchiveCorruptException">The archive is damaged, holds an entry twice, or contradicts itself.</exception>
     /// <exception cref="ArchiveUnsafeEntryException">An entry would reach outside the tree.</exception>
     /// <exception cref="NativeException">A file-system call failed.</exception>
-    public static ApplyResult Apply(TarReader reader, string root, Action<WorkProgress>? progress, Action<TarEntry, string>? applied = null)
+    public static ApplyResult Apply(TarReader reader, string root, Action<WorkProgress>? progress,
+        Action<TarEntry, string>? applied = null, IUnionLayers? union = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentException.ThrowIfNullOrEmpty(root);
         using var tree = new BeneathRoot(root);
-        return new Applier(reader, tree, progress, applied).Run();
+        return new Applier(reader, tree, progress, applied, union).Run();
     }
 
     /// <summary>What an archive path was, for refusing a second entry at it and for keeping whiteouts off it.</summary>
     private enum Seen { Directory, Other, Whiteout }
 
-    private sealed class Applier(TarReader reader, BeneathRoot tree, Action<WorkProgress>? progress, Action<TarEntry, string>? applied)
+    private sealed class Applier(TarReader reader, BeneathRoot tree, Action<WorkProgress>? progress, Action<TarEntry, string>? applied, IUnionLayers? union)
     {
         private readonly byte[] _buffer = new byte[CopyBufferSize];
         private readonly Dictionary<string, Seen> _seen = new(StringComparer.Ordinal);
@@ -184,7 +191,7 @@ public static class ChangesetApplier
                 }
                 file.SetOwner(entry.Uid, entry.Gid);
                 file.SetPermissions(entry.Mode);
-                foreach (var (attribute, value) in entry.Xattrs) file.SetXattr(attribute, value);
+                foreach (var (attribute, value) in entry.Xattrs) file.SetXattr(Stored(attribute), value);
                 file.SetTimes(entry.Atime ?? entry.Mtime, entry.Mtime);
             }
         }
@@ -204,7 +211,7 @@ public static class ChangesetApplier
         private void ApplyDirectory(TarEntry entry, string path, string name)
         {
             NoteChange();
-            bool merged = false;
+            bool merged = false, replaced = false;
             while (!tree.TryMakeDirectory(name, NewDirectoryMode))
             {
                 if (tree.Stat(name) is { Kind: FileKind.Directory })
@@ -213,8 +220,15 @@ public static class ChangesetApplier
                     break;
                 }
                 ReplaceExisting(entry, path, name);
+                replaced = true;
             }
-            if (!merged) _made.Add(path);
+            // In a union, a new upper directory merges with a lower one, unless it replaced what hid that one.
+            if (!merged && !replaced && union?.Find(path) is { Status.Kind: FileKind.Directory }) merged = true;
+            if (!merged)
+            {
+                _made.Add(path);
+                HideLowerDirectory(path, name);
+            }
             _directories[path] = entry;
         }
 
@@ -226,8 +240,18 @@ public static class ChangesetApplier
             if (target == path) throw Corrupt(entry, "the hard link names itself as its target");
             if (target.StartsWith(path + "/", StringComparison.Ordinal))
                 throw Unsafe(entry, $"its hard link target '{target}' lies inside '{path}', which the link replaces");
-            if (!tree.TryOpenLinkSource(target, out BeneathRoot.LinkSource source, out BeneathRoot.Block block))
+            BeneathRoot.LinkSource source;
+            while (!tree.TryOpenLinkSource(target, out source, out BeneathRoot.Block block))
             {
+                // In a union the target may be held by a lower layer alone: it is copied up first, as a link made through a mount would be.
+                if (block.Kind is null && union?.Find(target) is { } lower && lower.Status.Kind != FileKind.Directory)
+                {
+                    int slash = target.LastIndexOf('/');
+                    EnterParent(entry, slash < 0 ? "" : target[..slash]);
+                    CopyUp(lower, target[(slash + 1)..]);
+                    EnterParent(entry, ParentOf(path));
+                    continue;
+                }
                 throw Unsafe(entry, block switch
                 {
                     { Kind: null } => $"its hard link target '{target}' does not exist in the tree",
@@ -237,6 +261,8 @@ public static class ChangesetApplier
             }
             using (source)
             {
+                if (union is not null && union.IsWhiteout(source.Status))
+                    throw Unsafe(entry, $"its hard link target '{target}' does not exist in the tree");
                 NoteChange();
                 while (!tree.TryLink(source, name)) ReplaceExisting(entry, path, name);
             }
@@ -247,7 +273,7 @@ public static class ChangesetApplier
         {
             tree.SetOwner(name, entry.Uid, entry.Gid);
             if (!isSymlink) tree.SetPermissions(name, entry.Mode);
-            foreach (var (attribute, value) in entry.Xattrs) tree.SetXattr(name, attribute, value);
+            foreach (var (attribute, value) in entry.Xattrs) tree.SetXattr(name, Stored(attribute), value);
             tree.SetTimes(name, entry.Atime ?? entry.Mtime, entry.Mtime);
         }
 
@@ -256,9 +282,10 @@ public static class ChangesetApplier
             if (name == OpaqueMarker)
             {
                 _opaqueDirectories++;
-                if (!TryEnterExisting(entry, parent)) return;
+                if (!TryEnterShown(entry, parent)) return;
                 NoteChange();
-                tree.RemoveChildrenExcept(child => HeldByThisArchive(Join(parent, child)));
+                RemoveUnheld(parent);
+                if (union is not null) HideLowerBelow(parent);
                 return;
             }
 
@@ -272,10 +299,115 @@ public static class ChangesetApplier
                 throw Corrupt(entry, $"the whiteout would remove '{target}', which this same archive created; a whiteout only hides lower layers' files");
 
             _whiteouts++;
-            if (!TryEnterExisting(entry, parent) || tree.Stat(hidden) is null) return;
+            if (!TryEnterShown(entry, parent) || !Shows(hidden, target)) return;
             NoteChange();
             tree.Remove(hidden);
+            if (union?.Find(target) is not null) union.MakeWhiteout(tree, hidden);
         }
+
+        /// <summary>Whether the tree shows something at <paramref name="name"/> in the current directory; <paramref name="path"/> is its whole path.</summary>
+        private bool Shows(string name, string path) => tree.Stat(name) is { } status
+            ? union is null || !union.IsWhiteout(status)
+            : union?.Find(path) is not null;
+
+        /// <summary>
+        /// Removes everything in the current directory <paramref name="directory"/>, and in the directories
+        /// kept there, that this archive did not create.
+        /// </summary>
+        private void RemoveUnheld(string directory)
+        {
+            var kept = new List<string>();
+            tree.RemoveChildrenExcept(child =>
+            {
+                bool held = HeldByThisArchive(Join(directory, child));
+                if (held) kept.Add(child);
+                return held;
+            });
+            foreach (string child in kept)
+            {
+                string path = Join(directory, child);
+                if (!tree.TryEnter(path, out _)) continue;
+                NoteChange();
+                RemoveUnheld(path);
+            }
+            tree.TryEnter(directory, out _);
+        }
+
+        /// <summary>
+        /// After an opaque marker in a union, makes the directory hide every lower entry below it. overlayfs
+        /// ignores the mark on its root, so there each lower entry gets a whiteout instead, and each
+        /// directory the archive keeps there hides its own.
+        /// </summary>
+        private void HideLowerBelow(string directory)
+        {
+            if (directory.Length > 0)
+            {
+                tree.TryEnter(ParentOf(directory), out _);
+                HideLowerDirectory(directory, directory[(directory.LastIndexOf('/') + 1)..]);
+                return;
+            }
+            foreach (string name in union!.LowerNames(""))
+            {
+                if (tree.Stat(name) is null) union.MakeWhiteout(tree, name);
+                else HideLowerDirectory(name, name);
+            }
+        }
+
+        /// <summary>Makes the directory at <paramref name="path"/> (<paramref name="name"/> in the current directory) hide a lower directory there, if a union has one.</summary>
+        private void HideLowerDirectory(string path, string name)
+        {
+            if (union?.Find(path) is { Status.Kind: FileKind.Directory } && tree.Stat(name) is { Kind: FileKind.Directory })
+                union.MakeOpaque(tree, name);
+        }
+
+        /// <summary>
+        /// Copies a lower layer's entry into the current upper directory as <paramref name="name"/>, as
+        /// overlayfs copies up: same kind, content, owner, mode, extended attributes and times.
+        /// </summary>
+        private void CopyUp(LowerFile lower, string name)
+        {
+            NoteChange();
+            FileStatus status = lower.Status;
+            bool created;
+            switch (status.Kind)
+            {
+                case FileKind.Directory:
+                    created = tree.TryMakeDirectory(name, NewDirectoryMode);
+                    break;
+                case FileKind.Regular:
+                    created = tree.TryCreateFile(name, out BeneathRoot.OpenedFile file);
+                    if (created)
+                    {
+                        using (file)
+                        using (var source = new FileStream(lower.HostPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+                        {
+                            long offset = 0;
+                            for (int read; (read = source.Read(_buffer)) > 0; offset += read) file.WriteAt(_buffer.AsSpan(0, read), offset);
+                        }
+                    }
+                    break;
+                case FileKind.Symlink:
+                    created = tree.TryMakeSymlink(Fs.ReadLink(lower.HostPath), name);
+                    break;
+                default:
+                    created = tree.TryMakeNode(name, status.Kind, status.RdevMajor, status.RdevMinor);
+                    break;
+            }
+            // The name was free a moment ago; only something else writing the tree could have taken it.
+            if (!created) throw new NativeException("copy up", Join(tree.CurrentPath, name), Errno.EEXIST);
+            tree.SetOwner(name, status.Uid, status.Gid);
+            if (status.Kind != FileKind.Symlink) tree.SetPermissions(name, status.Permissions);
+            foreach (var (attribute, value) in Xattrs.Read(lower.HostPath))
+            {
+                if (union!.VisibleAttribute(attribute) is not null) tree.SetXattr(name, attribute, value);
+            }
+            tree.SetTimes(name, status.Atime, status.Mtime);
+        }
+
+        private string Stored(string attribute) => union?.StoredAttribute(attribute) ?? attribute;
+
+        /// <summary>Whether the entry at <paramref name="name"/> in the current directory is a union's whiteout.</summary>
+        private bool IsWhiteout(string name) => union is not null && tree.Stat(name) is { } status && union.IsWhiteout(status);
 
         private bool HeldByThisArchive(string path) =>
             (_seen.TryGetValue(path, out Seen seen) && seen != Seen.Whiteout) || _holders.Contains(path);
@@ -295,21 +427,39 @@ public static class ChangesetApplier
         {
             while (!tree.TryEnter(parent, out BeneathRoot.Block block))
             {
-                if (block.Kind is not null) throw Unsafe(entry, Blocked(block));
-                NoteChange();
                 string missing = block.Path[(block.Path.LastIndexOf('/') + 1)..];
+                bool whiteout = block.Kind is not null && IsWhiteout(missing);
+                if (block.Kind is not null && !whiteout) throw Unsafe(entry, Blocked(block));
+                if (!whiteout && union?.Find(block.Path) is { } lower)
+                {
+                    // A union shows the lower layers' entry here: a directory is copied up to write in, anything else blocks the path as it would in a mount.
+                    if (lower.Status.Kind != FileKind.Directory) throw Unsafe(entry, Blocked(block with { Kind = lower.Status.Kind }));
+                    CopyUp(lower, missing);
+                    continue;
+                }
+                NoteChange();
+                if (whiteout) tree.Remove(missing);
                 if (!tree.TryMakeDirectory(missing, ImplicitDirectoryMode)) continue;
                 tree.SetOwner(missing, 0, 0);
                 tree.SetPermissions(missing, ImplicitDirectoryMode);
                 _made.Add(block.Path);
+                HideLowerDirectory(block.Path, missing);
             }
         }
 
-        /// <summary>Enters an existing directory for a whiteout; false if it is missing, so there is nothing to hide.</summary>
-        private bool TryEnterExisting(TarEntry entry, string directory)
+        /// <summary>
+        /// Enters a directory the tree shows, for a whiteout; false if it shows none there, so there is
+        /// nothing to hide. In a union, a directory only lower layers hold is copied up first.
+        /// </summary>
+        private bool TryEnterShown(TarEntry entry, string directory)
         {
             if (tree.TryEnter(directory, out BeneathRoot.Block block)) return true;
-            return block.Kind is null ? false : throw Unsafe(entry, Blocked(block));
+            if (block.Kind is not null) return IsWhiteout(block.Path[(block.Path.LastIndexOf('/') + 1)..]) ? false : throw Unsafe(entry, Blocked(block));
+            if (union?.Find(block.Path) is not { } lower) return false;
+            if (lower.Status.Kind != FileKind.Directory) throw Unsafe(entry, Blocked(block with { Kind = lower.Status.Kind }));
+            if (union.Find(directory) is not { Status.Kind: FileKind.Directory }) return false;
+            EnterParent(entry, directory);
+            return true;
         }
 
         /// <summary>
@@ -373,10 +523,12 @@ public static class ChangesetApplier
             {
                 foreach (string attribute in directory.ListXattrs())
                 {
-                    if (attribute != SelinuxLabel && !entry.Xattrs.Any(x => x.Key == attribute)) directory.RemoveXattr(attribute);
+                    // A union's own marks (an opaque directory's) are not the tree's attributes.
+                    string? visible = union is null ? attribute : union.VisibleAttribute(attribute);
+                    if (visible is not null && visible != SelinuxLabel && !entry.Xattrs.Any(x => x.Key == visible)) directory.RemoveXattr(attribute);
                 }
             }
-            foreach (var (attribute, value) in entry.Xattrs) directory.SetXattr(attribute, value);
+            foreach (var (attribute, value) in entry.Xattrs) directory.SetXattr(Stored(attribute), value);
             directory.SetTimes(entry.Atime ?? entry.Mtime, entry.Mtime);
         }
 
@@ -403,6 +555,8 @@ public static class ChangesetApplier
     }
 
     private static string Join(string directory, string name) => directory.Length == 0 ? name : directory + "/" + name;
+
+    private static string ParentOf(string path) => path.LastIndexOf('/') is var slash and >= 0 ? path[..slash] : "";
 
     private static string Blocked(BeneathRoot.Block block) => block.Kind switch
     {

@@ -43,3 +43,13 @@ public interface INativeChanges
     /// </summary>
     IEnumerable<LayerChange> ChangesFromParent(string id);
 }
+
+/// <summary>
+/// A driver that can apply a changeset straight into what it stores for a layer, with no mount, as the
+/// upper directory of a union over the layer's ancestors.
+/// </summary>
+public interface INativeApply
+{
+    /// <summary>The directory to apply a changeset for the layer into, and the layers beneath it.</summary>
+    (string Directory, Archive.IUnionLayers Union) ApplyTarget(string id);
+}

@@ -171,7 +171,7 @@ public sealed unsafe class BeneathRoot : IDisposable
                 block = new Block(path, status?.Kind);
                 return false;
             }
-            source = new LinkSource(parentFd, name);
+            source = new LinkSource(parentFd, name, found);
             parentFd = -1;
             return true;
         }
@@ -472,14 +472,18 @@ public sealed unsafe class BeneathRoot : IDisposable
     /// <summary>A hard link's source: an open descriptor of its directory and its name there. Dispose closes the descriptor.</summary>
     public readonly struct LinkSource : IDisposable
     {
-        internal LinkSource(int directoryFd, string name)
+        internal LinkSource(int directoryFd, string name, FileStatus status)
         {
             DirectoryFd = directoryFd;
             Name = name;
+            Status = status;
         }
 
         internal int DirectoryFd { get; }
         internal string Name { get; }
+
+        /// <summary>What the source was when it was opened.</summary>
+        public FileStatus Status { get; }
 
         public void Dispose()
         {

@@ -151,8 +151,18 @@ public sealed partial class StoreEngine
             using var reader = new TarReader(tarBytes, recorder?.RawSink, leaveOpen: true);
             Action<WorkProgress>? progress = _options.Progress is null ? null
                 : p => _options.Progress(p with { Done = compressed.Length, Total = total ?? 0 });
-            ApplyResult result = WithTree(session, record, writable: true,
-                tree => ChangesetApplier.Apply(reader, tree, progress, recorder is null ? null : recorder.Applied));
+            Action<TarEntry, string>? applied = recorder is null ? null : recorder.Applied;
+            ApplyResult result;
+            // A driver that can writes an unmounted layer's files itself; a mounted layer takes the changeset through its mount.
+            if (Driver is INativeApply native && session.Mounts.Live(record.Id) is null)
+            {
+                var (directory, union) = native.ApplyTarget(record.Id);
+                result = ChangesetApplier.Apply(reader, directory, progress, applied, union);
+            }
+            else
+            {
+                result = WithTree(session, record, writable: true, tree => ChangesetApplier.Apply(reader, tree, progress, applied));
+            }
             // Whatever follows the end of the archive counts for the digests as well.
             tarBytes.CopyTo(Stream.Null);
             compressed.CopyTo(Stream.Null);

@@ -41,29 +41,8 @@ public sealed class ApplyChangesetTests
         TreeCopy.Copy(lower, expected, null);
         TreeSnapshot lowerSnapshot = TreeSnapshot.Take(lower);
 
-        byte[] archive = new LayerArchive()
-            .Whiteout(".wh.gone.txt")
-            .Whiteout(".wh.olddir")
-            .Directory("opq/", mode: Octal("750"), mtime: UpperTime(1))
-            .Whiteout("opq/.wh..wh..opq")
-            .File("opq/new", "new in the opaque directory\n", mtime: UpperTime(2))
-            .File("dir2file", "was a directory\n", mode: Octal("600"), uid: 33, gid: 33, mtime: UpperTime(3))
-            .Directory("file2dir/", mode: Octal("711"), mtime: UpperTime(4))
-            .File("file2dir/child", "child\n", mtime: UpperTime(5))
-            .Directory("new/", mtime: UpperTime(6))
-            .File("new/h1", "hard-linked\n", mode: Octal("640"), uid: 1000, gid: 1000, mtime: UpperTime(7))
-            .Hardlink("new/h2", "new/h1")
-            .Hardlink("new/h3", "/lowerlink-src")
-            .File("modify.txt", "new content\n", mode: Octal("600"), uid: 5, gid: 6, mtime: UpperTime(8), atime: UpperTime(9),
-                xattrs: [new("user.version", "2"u8.ToArray())])
-            // As a diff records a chmod: the directory's other attributes as they were.
-            .Directory("chmoddir/", mode: Octal("700"), mtime: LowerMtime(7), atime: LowerAtime(7), xattrs: [new("user.kept", "lower"u8.ToArray())])
-            .File("untouched/newfile", "added without an entry for its directory\n", mtime: UpperTime(10))
-            .Whiteout("whparent/.wh.w.txt")
-            .ToArray();
-
         var applied = new List<string>();
-        ApplyResult result = LayerArchive.ApplyTo(root, archive, (_, path) => applied.Add(path));
+        ApplyResult result = LayerArchive.ApplyTo(root, MixedChangeset(), (_, path) => applied.Add(path));
 
         // The same changes made by hand, path by path, to a second copy of the lower tree.
         string E(string relative) => Path.Join(expected, relative);
@@ -124,6 +103,28 @@ public sealed class ApplyChangesetTests
         Assert.Equal(new uint[] { 0, 5, 33, 1000 }, result.Uids);
     }
 
+    /// <summary>Every kind of change on <see cref="BuildLower"/>'s tree: whiteouts, an opaque directory, replacements both ways, hard links, a chmod.</summary>
+    internal static byte[] MixedChangeset() => new LayerArchive()
+        .Whiteout(".wh.gone.txt")
+        .Whiteout(".wh.olddir")
+        .Directory("opq/", mode: Octal("750"), mtime: UpperTime(1))
+        .Whiteout("opq/.wh..wh..opq")
+        .File("opq/new", "new in the opaque directory\n", mtime: UpperTime(2))
+        .File("dir2file", "was a directory\n", mode: Octal("600"), uid: 33, gid: 33, mtime: UpperTime(3))
+        .Directory("file2dir/", mode: Octal("711"), mtime: UpperTime(4))
+        .File("file2dir/child", "child\n", mtime: UpperTime(5))
+        .Directory("new/", mtime: UpperTime(6))
+        .File("new/h1", "hard-linked\n", mode: Octal("640"), uid: 1000, gid: 1000, mtime: UpperTime(7))
+        .Hardlink("new/h2", "new/h1")
+        .Hardlink("new/h3", "/lowerlink-src")
+        .File("modify.txt", "new content\n", mode: Octal("600"), uid: 5, gid: 6, mtime: UpperTime(8), atime: UpperTime(9),
+            xattrs: [new("user.version", "2"u8.ToArray())])
+        // As a diff records a chmod: the directory's other attributes as they were.
+        .Directory("chmoddir/", mode: Octal("700"), mtime: LowerMtime(7), atime: LowerAtime(7), xattrs: [new("user.kept", "lower"u8.ToArray())])
+        .File("untouched/newfile", "added without an entry for its directory\n", mtime: UpperTime(10))
+        .Whiteout("whparent/.wh.w.txt")
+        .ToArray();
+
     [Fact]
     public void OpaqueMarkerAfterTheDirectorysChildrenKeepsThem()
     {
@@ -142,6 +143,28 @@ public sealed class ApplyChangesetTests
 
         Assert.Equal(["deep"], Directory.GetFileSystemEntries(Path.Join(root, "opq/implicit")).Select(Path.GetFileName));
         Assert.Equal(["implicit", "new"], Directory.GetFileSystemEntries(Path.Join(root, "opq")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void OpaqueMarkerHidesTheLowerContentOfDirectoriesTheArchiveKeeps()
+    {
+        using var temp = new TempDirectory();
+        string root = temp.Combine("root");
+        Directory.CreateDirectory(Path.Join(root, "opq/kept/deeper"));
+        File.WriteAllText(Path.Join(root, "opq/kept/lower"), "lower\n");
+        File.WriteAllText(Path.Join(root, "opq/kept/deeper/lower"), "lower\n");
+
+        LayerArchive.ApplyTo(root, new LayerArchive()
+            .Directory("opq/")
+            .Directory("opq/kept/")
+            .File("opq/kept/new", "upper\n")
+            .Directory("opq/kept/deeper/")
+            .Whiteout("opq/.wh..wh..opq")
+            .ToArray());
+
+        // As containers/storage applies it: nothing below the opaque directory survives unless this archive wrote it.
+        Assert.Equal(["deeper", "new"], Directory.GetFileSystemEntries(Path.Join(root, "opq/kept")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Join(root, "opq/kept/deeper")));
     }
 
     [Fact]
@@ -253,10 +276,12 @@ public sealed class ApplyChangesetTests
         Assert.Equal((FileKind.Fifo, Octal("4640")), (fifo.Kind, fifo.Permissions));
     }
 
-    private static void BuildLower(string lower)
+    /// <summary>The lower tree the changeset tests apply to, written into <paramref name="lower"/> (made if missing).</summary>
+    internal static void BuildLower(string lower)
     {
         string P(string relative) => Path.Join(lower, relative);
-        Fs.Mkdir(lower, Octal("755"));
+        if (!Directory.Exists(lower)) Fs.Mkdir(lower, Octal("755"));
+        Fs.Chmod(lower, Octal("755"));
         foreach (string directory in LowerDirectories) Fs.Mkdir(P(directory), Octal("755"));
         foreach (string file in LowerFiles)
         {

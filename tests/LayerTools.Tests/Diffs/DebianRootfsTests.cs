@@ -6,19 +6,18 @@ namespace LayerTools.Tests.Diffs;
 
 /// <summary>A real root file system through the cmdlets: import, compare with its source, export byte for byte.</summary>
 [Trait("Category", "Rootfs")]
-public sealed class DebianRootfsTests : IDisposable
+public sealed class DebianRootfsTests
 {
-    private readonly HostedEngine _engine = new();
-
-    public void Dispose() => _engine.Dispose();
-
-    [Fact]
-    public void A_debootstrap_tarball_imports_to_the_source_tree_and_exports_back_byte_for_byte()
+    [Theory]
+    [InlineData("vfs")]
+    [InlineData("overlay")]
+    public void A_debootstrap_tarball_imports_to_the_source_tree_and_exports_back_byte_for_byte(string driver)
     {
+        using var engine = new HostedEngine(driver);
         string tarball = DebianRootfs.Tarball;
 
-        Layer layer = _engine.Run($"New-Layer -Root $r -Name debian -Archive '{tarball}'").Single<Layer>();
-        string tree = _engine.Run("(Mount-Layer -Root $r debian -ReadOnly).Path").Single<string>();
+        Layer layer = engine.Run($"New-Layer -Root $r -Name debian -Archive '{tarball}'").Single<Layer>();
+        string tree = engine.Run("(Mount-Layer -Root $r debian -ReadOnly).Path").Single<string>();
 
         Assert.Empty(TreeSnapshot.Take(tree).DifferencesFrom(TreeSnapshot.Take(DebianRootfs.Tree)));
         string digest = "sha256:" + Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(tarball))).ToLowerInvariant();
@@ -26,8 +25,8 @@ public sealed class DebianRootfsTests : IDisposable
         Assert.Equal("None", layer.Compression);
         Assert.Contains(0u, layer.Uids);
 
-        string again = Path.Combine(_engine.Root, "..", "again.tar");
-        LayerDiff diff = _engine.Run($"Export-LayerDiff -Root $r debian -Path '{again}'").Single<LayerDiff>();
+        string again = Path.Combine(engine.Root, "..", "again.tar");
+        LayerDiff diff = engine.Run($"Export-LayerDiff -Root $r debian -Path '{again}'").Single<LayerDiff>();
         Assert.True(diff.Exact);
         Assert.Equal(digest, diff.UncompressedDigest);
         Assert.Equal(File.ReadAllBytes(tarball), File.ReadAllBytes(again));

@@ -122,7 +122,7 @@ public static class OverlayChanges
     /// first) make up, resolved as overlayfs does: the nearest entry wins, a whiteout hides everything
     /// farther, a non-directory below a directory is hidden, and an opaque directory ends the stack.
     /// </summary>
-    private static LowerEntry? Lookup(string[] directories, string name, Visits visits)
+    internal static LowerEntry? Lookup(string[] directories, string name, Visits visits)
     {
         var stack = new List<string>();
         FileStatus top = default;
@@ -145,7 +145,7 @@ public static class OverlayChanges
     }
 
     /// <summary>The names the parent's view shows in the directory its ancestors' <paramref name="directories"/> make up, sorted.</summary>
-    private static string[] VisibleNames(string[] directories, Visits visits)
+    internal static string[] VisibleNames(string[] directories, Visits visits)
     {
         // A name seen in a nearer directory, whiteout or not, decides what the view shows for it.
         var decided = new HashSet<string>(StringComparer.Ordinal);
@@ -166,11 +166,11 @@ public static class OverlayChanges
     }
 
     /// <summary>overlayfs' two whiteout forms: a 0/0 character device, or an empty file marked with an attribute.</summary>
-    private static bool IsWhiteout(string path, FileStatus status) =>
+    internal static bool IsWhiteout(string path, FileStatus status) =>
         status is { Kind: FileKind.CharDevice, RdevMajor: 0, RdevMinor: 0 }
         || (status is { Kind: FileKind.Regular, Size: 0 } && Xattrs.Get(path, WhiteoutAttribute) is not null);
 
-    private static bool IsOpaque(string directory) =>
+    internal static bool IsOpaque(string directory) =>
         Xattrs.Get(directory, OpaqueAttribute) is [(byte)'y'];
 
     /// <summary>A path's attributes as a merged view lists them: overlayfs' own left out, escaped ones unescaped.</summary>
@@ -179,13 +179,20 @@ public static class OverlayChanges
         var visible = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var (name, value) in Xattrs.Read(path))
         {
-            if (name.StartsWith(EscapedAttributePrefix, StringComparison.Ordinal))
-                visible[OverlayAttributePrefix + name[EscapedAttributePrefix.Length..]] = value;
-            else if (!name.StartsWith(OverlayAttributePrefix, StringComparison.Ordinal))
-                visible[name] = value;
+            if (VisibleName(name) is { } shown) visible[shown] = value;
         }
         return visible;
     }
+
+    /// <summary>The name a stored attribute shows under in a merged view; null for overlayfs' own.</summary>
+    internal static string? VisibleName(string storedName) =>
+        storedName.StartsWith(EscapedAttributePrefix, StringComparison.Ordinal) ? OverlayAttributePrefix + storedName[EscapedAttributePrefix.Length..]
+        : storedName.StartsWith(OverlayAttributePrefix, StringComparison.Ordinal) ? null
+        : storedName;
+
+    /// <summary>The name an attribute of a merged view is stored under in a diff: overlayfs escapes its own prefix.</summary>
+    internal static string StoredName(string visibleName) =>
+        visibleName.StartsWith(OverlayAttributePrefix, StringComparison.Ordinal) ? EscapedAttributePrefix + visibleName[OverlayAttributePrefix.Length..] : visibleName;
 
     /// <summary>How many paths an enumeration looked at: one per lstat of a diff or ancestor entry.</summary>
     internal sealed class Visits
@@ -199,7 +206,7 @@ public static class OverlayChanges
     /// What the parent's view shows at a path: the topmost entry, and for a directory the ancestors'
     /// directories whose children its view merges (nearest first); empty for a non-directory.
     /// </summary>
-    private sealed record LowerEntry(string Path, FileStatus Status, string[] Directories);
+    internal sealed record LowerEntry(string Path, FileStatus Status, string[] Directories);
 
     /// <summary>
     /// One diff directory being walked: its sorted children, merged, for a directory in an opaque subtree

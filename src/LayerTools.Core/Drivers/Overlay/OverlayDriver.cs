@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using LayerTools.Archive;
 using LayerTools.Native;
 
 namespace LayerTools.Drivers.Overlay;
@@ -10,7 +11,7 @@ namespace LayerTools.Drivers.Overlay;
 /// parent holds. Every mount is an overlay, a base layer's too (over an empty lower directory), so
 /// overlayfs' own attributes and escaping apply the same way in every layer.
 /// </summary>
-public sealed class OverlayDriver : ILayerDriver, INativeChanges
+public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
 {
     /// <summary>overlayfs stacks at most 500 lower layers (OVL_MAX_STACK); a read-only mount lists the layer itself too.</summary>
     public const int MaxAncestors = 499;
@@ -113,6 +114,18 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges
         if (!Exists(id))
             throw new DirectoryNotFoundException($"Layer {id} has no overlay directory under '{_home}'.");
         return OverlayChanges.Enumerate(Path.Combine(LayerDirectory(id), "diff"), ReadLowers(id).Select(LowerDiff).ToList());
+    }
+
+    /// <summary>
+    /// The layer's diff, written as overlayfs would write it through a mount: whiteouts and opaque
+    /// directories in its own form, so the layer mounts as the changeset describes.
+    /// </summary>
+    public (string Directory, IUnionLayers Union) ApplyTarget(string id)
+    {
+        if (!Exists(id))
+            throw new DirectoryNotFoundException($"Layer {id} has no overlay directory under '{_home}'.");
+        string diff = Path.Combine(LayerDirectory(id), "diff");
+        return (diff, new OverlayUnion(diff, ReadLowers(id).Select(LowerDiff).ToList()));
     }
 
     /// <summary>The diff directory a short link (as in a lower file) points at: the changes compare real directories, not links.</summary>
