@@ -315,10 +315,29 @@ public sealed partial class StoreEngine
     private void RepairMounts(Session session)
     {
         IReadOnlyList<string> vanished = session.Mounts.DropVanished();
-        if (vanished.Count == 0) return;
         foreach (string id in vanished)
             _options.Warning?.Invoke($"The mount of layer {id} was removed outside LayerTools; its mount count was reset to 0.");
-        session.Mounts.Save();
+        if (vanished.Count > 0) session.Mounts.Save();
+        DetachUncounted(session);
+    }
+
+    /// <summary>
+    /// Detaches layer mounts the mount table does not count: left by a process that died between
+    /// mounting and recording (a crash in the middle of Mount-Layer or of an export's own mount), or
+    /// kept after the run directory was emptied. No one can dismount them through the store, and a
+    /// stale read-write mount would keep writing a layer the store believes is at rest.
+    /// </summary>
+    private void DetachUncounted(Session session)
+    {
+        foreach (LayerRecord layer in session.Layers.Layers)
+        {
+            if (session.Mounts.Entries.ContainsKey(layer.Id)) continue;
+            string path = Driver.MountPath(layer.Id);
+            if (!Mounts.IsMountPoint(path)) continue;
+            // Lazily, as it may be in use; one detach per mount stacked there.
+            while (Mounts.IsMountPoint(path)) Driver.Unmount(layer.Id, lazy: true);
+            _options.Warning?.Invoke($"Layer {layer.Id} was mounted at {path} with no record of who mounted it (a process ended before recording it); the mount was detached.");
+        }
     }
 
     private void RemoveIncomplete(Session session)
