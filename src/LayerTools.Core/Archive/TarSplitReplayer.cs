@@ -26,12 +26,18 @@ public static class TarSplitReplayer
 
     /// <summary>Writes the original tar to <paramref name="output"/>, reading file data from <paramref name="layerRoot"/>.</summary>
     /// <param name="sidecar">The record <see cref="TarSplitRecorder"/> wrote; read forward only and left open.</param>
+    /// <param name="output">Where the tar goes. A <see cref="DigestStream"/> nothing has passed through yet serves as the check's own digest, so the bytes are hashed once.</param>
     /// <exception cref="TarSplitMismatchException">The layer's files do not give back the original tar; what was written is not it.</exception>
     /// <exception cref="InvalidDataException">The record is damaged, cut short or of another format version.</exception>
     public static void Replay(Stream sidecar, string layerRoot, Stream output)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (!output.CanWrite) throw new ArgumentException("The tar output must be writable.", nameof(output));
+        if (output is DigestStream { Length: 0 } fresh)
+        {
+            Run(sidecar, layerRoot, fresh);
+            return;
+        }
         using var digest = new DigestStream(output, leaveOpen: true);
         Run(sidecar, layerRoot, digest);
     }

@@ -41,9 +41,19 @@ public sealed partial class StoreEngine
         try
         {
             LayerDiff diff;
-            using (var output = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            using (var output = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
             {
-                diff = ExportDiff(nameOrId, fromNameOrId, output, compression, target);
+                try
+                {
+                    // A file can be written again, so the original tarball is replayed without reading the layer twice to check it first.
+                    diff = ExportDiff(nameOrId, fromNameOrId, output, compression, target, checkExactFirst: false);
+                }
+                catch (Exception e) when (e is TarSplitMismatchException or InvalidDataException)
+                {
+                    // The layer changed since its import, or the record of its tarball is damaged: start over, checking first.
+                    output.SetLength(0);
+                    diff = ExportDiff(nameOrId, fromNameOrId, output, compression, target, checkExactFirst: true);
+                }
                 output.Flush(flushToDisk: true);
             }
             File.Move(temporary, target, overwrite: true);
@@ -90,7 +100,15 @@ public sealed partial class StoreEngine
     /// <paramref name="output"/>. A layer made from a tarball and not changed since gives back that
     /// tarball's exact bytes; otherwise the diff is computed from the trees.
     /// </summary>
-    public LayerDiff ExportDiff(string nameOrId, string? fromNameOrId, Stream output, CompressionKind compression, string? path) => Write(session =>
+    public LayerDiff ExportDiff(string nameOrId, string? fromNameOrId, Stream output, CompressionKind compression, string? path) =>
+        ExportDiff(nameOrId, fromNameOrId, output, compression, path, checkExactFirst: true);
+
+    /// <param name="checkExactFirst">
+    /// Whether the layer's files are checked against its original tarball before it is replayed. Without
+    /// the check, a layer changed since its import ends the replay with <see cref="TarSplitMismatchException"/>
+    /// partway through the output, which the caller must then discard.
+    /// </param>
+    private LayerDiff ExportDiff(string nameOrId, string? fromNameOrId, Stream output, CompressionKind compression, string? path, bool checkExactFirst) => Write(session =>
     {
         LayerRecord record = Resolve(session.Layers, nameOrId);
         LayerRecord? from = fromNameOrId is null ? ParentOf(session, record) : Resolve(session.Layers, fromNameOrId);
@@ -99,12 +117,13 @@ public sealed partial class StoreEngine
             // Both digests in one pass: one counter on each side of the compressor. Disposing the chain
             // flushes the compressor's trailer into the output but leaves the output itself open.
             var written = new DigestStream(output, leaveOpen: true);
-            var tar = new DigestStream(Compression.OpenWrite(written, compression));
+            // Uncompressed, the blob is the tar itself, so one digest serves both.
+            DigestStream tar = compression == CompressionKind.None ? written : new DigestStream(Compression.OpenWrite(written, compression));
             long entries = 0;
             bool exact;
             using (tar)
             {
-                exact = from?.Id == record.Parent && TryReplayExact(record, tree, tar);
+                exact = from?.Id == record.Parent && TryReplayExact(record, tree, tar, checkExactFirst);
                 if (exact)
                     entries = record.Entries ?? 0;
                 else if (NativeChangesFromParent(record, from) is { } changes)
@@ -142,13 +161,16 @@ public sealed partial class StoreEngine
         long? total = input.CanSeek ? input.Length - input.Position : null;
         var compressed = new DigestStream(input, leaveOpen: true);
         using Stream decompressed = Compression.OpenRead(compressed, out CompressionKind kind, leaveOpen: true);
-        var tarBytes = new DigestStream(decompressed, leaveOpen: true);
+        // Uncompressed, the blob is the tar itself, so one digest serves both.
+        DigestStream? tarDigest = kind == CompressionKind.None ? null : new DigestStream(decompressed, leaveOpen: true);
+        Stream tarSource = (Stream?)tarDigest ?? decompressed;
+        DigestStream tarBytes = tarDigest ?? compressed;
         string exactFile = ExactRecordPath(record.Id);
         string exactPart = exactFile + ".part";
         TarSplitRecorder? recorder = exact ? new TarSplitRecorder(CreateExactFile(exactPart)) : null;
         try
         {
-            using var reader = new TarReader(tarBytes, recorder?.RawSink, leaveOpen: true);
+            using var reader = new TarReader(tarSource, recorder?.RawSink, leaveOpen: true);
             Action<WorkProgress>? progress = _options.Progress is null ? null
                 : p => _options.Progress(p with { Done = compressed.Length, Total = total ?? 0 });
             Action<TarEntry, string>? applied = recorder is null ? null : recorder.Applied;
@@ -164,7 +186,7 @@ public sealed partial class StoreEngine
                 result = WithTree(session, record, writable: true, tree => ChangesetApplier.Apply(reader, tree, progress, applied));
             }
             // Whatever follows the end of the archive counts for the digests as well.
-            tarBytes.CopyTo(Stream.Null);
+            tarSource.CopyTo(Stream.Null);
             compressed.CopyTo(Stream.Null);
             if (recorder is not null)
             {
@@ -216,28 +238,32 @@ public sealed partial class StoreEngine
     }
 
     /// <summary>Replays the tarball the layer was made from, if it still matches the layer's files.</summary>
-    private bool TryReplayExact(LayerRecord record, string tree, Stream tarOutput)
+    private bool TryReplayExact(LayerRecord record, string tree, Stream tarOutput, bool checkFirst)
     {
         string file = ExactRecordPath(record.Id);
         if (!File.Exists(file)) return false;
-        // Verified before the first byte goes out: the output may be a pipe that cannot be taken back.
+        // Verified before the first byte goes out when the output may be a pipe that cannot be taken back.
+        if (checkFirst && !VerifyExact(record, tree, file)) return false;
+        using FileStream replay = File.OpenRead(file);
+        TarSplitReplayer.Replay(replay, tree, tarOutput);
+        return true;
+    }
+
+    /// <summary>Whether the layer's files still give back its original tarball; warns why not.</summary>
+    private bool VerifyExact(LayerRecord record, string tree, string file)
+    {
         try
         {
             using FileStream check = File.OpenRead(file);
-            if (!TarSplitReplayer.Verify(check, tree))
-            {
-                _options.Warning?.Invoke($"The files of layer {record.Id} changed since it was imported; exporting a fresh diff instead of the original tarball.");
-                return false;
-            }
+            if (TarSplitReplayer.Verify(check, tree)) return true;
+            _options.Warning?.Invoke($"The files of layer {record.Id} changed since it was imported; exporting a fresh diff instead of the original tarball.");
+            return false;
         }
         catch (InvalidDataException e)
         {
             _options.Warning?.Invoke($"The record of layer {record.Id}'s original tarball is damaged ({e.Message}); exporting a fresh diff instead.");
             return false;
         }
-        using FileStream replay = File.OpenRead(file);
-        TarSplitReplayer.Replay(replay, tree, tarOutput);
-        return true;
     }
 
     /// <summary>Once a layer's tree is written after its creation, an earlier tarball no longer describes it.</summary>

@@ -35,12 +35,13 @@ internal sealed class OverlayUnion : IUnionLayers
             return _lowerDirectories[""] is [var root, ..] ? new LowerFile(root, Fs.Lstat(root)) : null;
         int slash = path.LastIndexOf('/');
         string parent = slash < 0 ? "" : path[..slash];
-        if (!ShowsLower(parent) || LowerDirectories(parent) is not { } directories) return null;
+        // Looked up in the lower layers first: a base layer has none, and most paths are in no lower directory.
+        if (LowerDirectories(parent) is not { } directories || !ShowsLower(parent)) return null;
         return OverlayChanges.Lookup(directories, path[(slash + 1)..], _visits) is { } entry ? new LowerFile(entry.Path, entry.Status) : null;
     }
 
     public IReadOnlyList<string> LowerNames(string path) =>
-        ShowsLower(path) && LowerDirectories(path) is { } directories ? OverlayChanges.VisibleNames(directories, _visits) : [];
+        LowerDirectories(path) is { } directories && ShowsLower(path) ? OverlayChanges.VisibleNames(directories, _visits) : [];
 
     public bool IsWhiteout(FileStatus status) => status is { Kind: FileKind.CharDevice, RdevMajor: 0, RdevMinor: 0 };
 
