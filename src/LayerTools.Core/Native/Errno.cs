@@ -16,6 +16,7 @@ public static class Errno
     public const int EXDEV = 18;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
+    public const int ENOTTY = 25;
     public const int ENOSPC = 28;
     public const int ERANGE = 34;
     public const int ENOSYS = 38;

@@ -162,9 +162,20 @@ public static unsafe class Fs
     /// Copies a regular file's content from one descriptor to another: a reflink where the file system
     /// offers one, else in-kernel copies of the data extents only, so holes stay holes.
     /// </summary>
-    public static void CopyContent(int source, int target, long size, string targetPath)
+    /// <param name="sparse">Whether the file may have holes (fewer blocks than its size needs); only then are its extents looked up.</param>
+    /// <param name="clone">Whether to try a reflink; cleared when the file system has none, so a tree copy asks once.</param>
+    public static void CopyContent(int source, int target, long size, bool sparse, ref bool clone, string targetPath)
     {
-        if (ioctl(target, Ficlone, source) == 0) return;
+        if (clone)
+        {
+            if (ioctl(target, Ficlone, source) == 0) return;
+            if (errno is Errno.EOPNOTSUPP or Errno.ENOTTY or Errno.EXDEV) clone = false;
+        }
+        if (!sparse)
+        {
+            CopyRange(source, target, 0, size, targetPath);
+            return;
+        }
         foreach (var (offset, length) in FileExtents.Data(source, size, targetPath))
             CopyRange(source, target, offset, length, targetPath);
         Check(ftruncate(target, size), "ftruncate", targetPath);

@@ -101,7 +101,10 @@ public static class TreeCopy
             ApplyAttributes(from, to, status);
         }
 
-        private static void CopyRegular(string from, string to, FileStatus status)
+        // Cleared at the first file the target file system cannot reflink.
+        private bool _clone = true;
+
+        private void CopyRegular(string from, string to, FileStatus status)
         {
             int input = Fs.OpenForReading(from);
             try
@@ -109,7 +112,7 @@ public static class TreeCopy
                 int output = Fs.Open(to, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW, OwnerOnly);
                 try
                 {
-                    Fs.CopyContent(input, output, status.Size, to);
+                    Fs.CopyContent(input, output, status.Size, sparse: status.Blocks * 512 < status.Size, ref _clone, to);
                 }
                 finally
                 {
