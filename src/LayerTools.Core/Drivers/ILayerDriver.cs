@@ -8,6 +8,9 @@ public interface ILayerDriver
 {
     string Name { get; }
 
+    /// <summary>Whether a layer's mount shows its ancestors' own files, so changing an ancestor changes it too (overlay), rather than a copy (vfs).</summary>
+    bool SharesAncestors { get; }
+
     /// <summary>Makes the tree of a new layer: empty, or a view of <paramref name="parentId"/>'s tree to change.</summary>
     void Create(string id, string? parentId, Action<WorkProgress>? progress);
 

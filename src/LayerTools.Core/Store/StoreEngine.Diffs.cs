@@ -75,6 +75,9 @@ public sealed partial class StoreEngine
         if (session.Mounts.Live(record.Id) is { ReadOnly: true } mount)
             throw new LayerToolsException(LayerError.LayerMounted,
                 $"Layer '{Display(record)}' is mounted read-only at {mount.Path}; dismount it before importing into it.", record.Id);
+        if (MountedDescendant(session, record) is { } user)
+            throw new LayerToolsException(LayerError.LayerMounted,
+                $"Layer '{Display(record)}' lies under layer '{Display(user)}', which is mounted at {session.Mounts.Live(user.Id)!.Path}; a mounted overlay must not have its lower layers changed. Dismount it before importing.", record.Id);
         // Marked before the first byte lands, so a crash mid-import leaves a layer the store reports as
         // damaged. A success puts back what was there: a layer damaged earlier stays damaged.
         string? earlierProblem = record.Problem;

@@ -218,6 +218,7 @@ public sealed partial class StoreEngine
         if (!session.Mounts.Entries.TryGetValue(record.Id, out MountEntry? entry))
         {
             if (!wantReadOnly) MarkTouched(session, record);
+            WarnOfChangesUnderAMount(session, record, wantReadOnly);
             string path = Driver.Mount(record.Id, wantReadOnly);
             entry = new MountEntry { Path = path, ReadOnly = wantReadOnly };
             session.Mounts.Entries[record.Id] = entry;
@@ -233,6 +234,33 @@ public sealed partial class StoreEngine
         session.Mounts.Save();
         return ToMount(record.Id, entry);
     });
+
+    /// <summary>
+    /// A mounted layer that shows <paramref name="record"/>'s files as one of its lower layers, on a driver
+    /// where children share their ancestors' files; null if there is none.
+    /// </summary>
+    private LayerRecord? MountedDescendant(Session session, LayerRecord record) =>
+        Driver.SharesAncestors
+            ? DescendantsDeepestFirst(session.Layers, record).FirstOrDefault(l => session.Mounts.Live(l.Id) is not null)
+            : null;
+
+    /// <summary>
+    /// Warns when a layer is about to be mounted read-write under a mounted descendant, or mounted over a
+    /// read-write mounted ancestor: overlayfs leaves undefined what a mount shows of changes made to one
+    /// of its lower layers meanwhile.
+    /// </summary>
+    private void WarnOfChangesUnderAMount(Session session, LayerRecord record, bool readOnly)
+    {
+        if (!Driver.SharesAncestors) return;
+        (LayerRecord Lower, LayerRecord Upper)? pair = null;
+        if (!readOnly && MountedDescendant(session, record) is { } descendant) pair = (record, descendant);
+        for (LayerRecord? ancestor = ParentOf(session, record); pair is null && ancestor is not null; ancestor = ParentOf(session, ancestor))
+        {
+            if (session.Mounts.Live(ancestor.Id) is { ReadOnly: false }) pair = (ancestor, record);
+        }
+        if (pair is var (lower, upper))
+            _options.Warning?.Invoke($"Layer '{Display(lower)}' is mounted read-write while '{Display(upper)}', which stacks it, is mounted as well: what '{Display(upper)}' shows of changes made in '{Display(lower)}' meanwhile is undefined until it is mounted again.");
+    }
 
     /// <summary>Drops one user of a layer's mount (all of them with <paramref name="force"/>), unmounting at zero.</summary>
     public LayerMount Unmount(string nameOrId, bool force) => Write(session =>

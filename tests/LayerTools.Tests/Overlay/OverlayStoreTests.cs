@@ -181,6 +181,36 @@ public sealed class OverlayStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_layer_under_a_mounted_child_takes_no_import_and_mounting_it_read_write_warns()
+    {
+        string tarball = Path.Combine(_store.Location, "one-file.tar");
+        File.WriteAllBytes(tarball, new LayerTools.Tests.Apply.LayerArchive().File("added", "new\n").ToArray());
+        StoreEngine vfs = StoreEngine.Initialize(_vfsStore.Options, "vfs", force: false);
+        foreach (StoreEngine store in new[] { _engine, vfs })
+        {
+            store.Create(new LayerSpec { Names = ["base"] });
+            store.Create(new LayerSpec { Names = ["child"], Parent = "base" });
+            store.Mount("child", readOnly: true);
+        }
+
+        var error = Assert.Throws<LayerToolsException>(() => _engine.ImportDiff("base", tarball));
+        Assert.Equal(LayerError.LayerMounted, error.Error);
+        Assert.Contains("lies under layer 'child', which is mounted at", error.Message);
+        _engine.Mount("base", readOnly: false);
+        Assert.Contains(_store.Warnings, w => w.StartsWith("Layer 'base' is mounted read-write while 'child', which stacks it, is mounted as well"));
+
+        // A vfs child is a copy: its parent changes freely under it.
+        vfs.ImportDiff("base", tarball);
+        vfs.Mount("base", readOnly: false);
+        Assert.Empty(_vfsStore.Warnings);
+        foreach (StoreEngine store in new[] { _engine, vfs })
+        {
+            store.Unmount("base", force: true);
+            store.Unmount("child", force: true);
+        }
+    }
+
+    [Fact]
     public void Initialize_inside_an_overlay_mount_is_DriverNotSupported_and_names_overlay()
     {
         string outer = Path.Combine(_store.Location, "outer");

@@ -34,6 +34,8 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
 
     public string Name => "overlay";
 
+    public bool SharesAncestors => true;
+
     /// <summary>Null if overlay layers work under <paramref name="home"/>, else the reason they do not.</summary>
     public static string? CheckSupported(string home) => OverlaySupport.Check(home);
 

@@ -20,6 +20,8 @@ public sealed class VfsDriver : ILayerDriver
 
     public string Name => "vfs";
 
+    public bool SharesAncestors => false;
+
     public void Create(string id, string? parentId, Action<WorkProgress>? progress)
     {
         string tree = TreePath(id);
