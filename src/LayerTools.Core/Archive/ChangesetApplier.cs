@@ -243,12 +243,14 @@ public static class ChangesetApplier
             BeneathRoot.LinkSource source;
             while (!tree.TryOpenLinkSource(target, out source, out BeneathRoot.Block block))
             {
+                bool upperLacksIt = block.Kind is null;
+                block = ThroughLowerLayers(block, target);
                 // In a union the target may be held by a lower layer alone: it is copied up first, as a link made through a mount would be.
-                if (block.Kind is null && union?.Find(target) is { } lower && lower.Status.Kind != FileKind.Directory)
+                if (upperLacksIt && block.Path == target && block.Kind is { } kind && kind != FileKind.Directory)
                 {
                     int slash = target.LastIndexOf('/');
                     EnterParent(entry, slash < 0 ? "" : target[..slash]);
-                    CopyUp(lower, target[(slash + 1)..]);
+                    CopyUp(union!.Find(target)!.Value, target[(slash + 1)..]);
                     EnterParent(entry, ParentOf(path));
                     continue;
                 }
@@ -449,17 +451,35 @@ public static class ChangesetApplier
 
         /// <summary>
         /// Enters a directory the tree shows, for a whiteout; false if it shows none there, so there is
-        /// nothing to hide. In a union, a directory only lower layers hold is copied up first.
+        /// nothing to hide. In a union, directories only lower layers hold are copied up on the way.
         /// </summary>
         private bool TryEnterShown(TarEntry entry, string directory)
         {
-            if (tree.TryEnter(directory, out BeneathRoot.Block block)) return true;
-            if (block.Kind is not null) return IsWhiteout(block.Path[(block.Path.LastIndexOf('/') + 1)..]) ? false : throw Unsafe(entry, Blocked(block));
-            if (union?.Find(block.Path) is not { } lower) return false;
-            if (lower.Status.Kind != FileKind.Directory) throw Unsafe(entry, Blocked(block with { Kind = lower.Status.Kind }));
-            if (union.Find(directory) is not { Status.Kind: FileKind.Directory }) return false;
-            EnterParent(entry, directory);
+            while (!tree.TryEnter(directory, out BeneathRoot.Block block))
+            {
+                string missing = block.Path[(block.Path.LastIndexOf('/') + 1)..];
+                if (block.Kind is not null) return IsWhiteout(missing) ? false : throw Unsafe(entry, Blocked(block));
+                if (union?.Find(block.Path) is not { } lower) return false;
+                if (lower.Status.Kind != FileKind.Directory) throw Unsafe(entry, Blocked(block with { Kind = lower.Status.Kind }));
+                CopyUp(lower, missing);
+            }
             return true;
+        }
+
+        /// <summary>
+        /// Where a walk to <paramref name="path"/> that stopped at a component the upper directory lacks
+        /// stops in a union: at the first component the lower layers do not show as a directory.
+        /// </summary>
+        private BeneathRoot.Block ThroughLowerLayers(BeneathRoot.Block block, string path)
+        {
+            if (union is null || block.Kind is not null) return block;
+            for (string current = block.Path; ; )
+            {
+                if (union.Find(current) is not { } lower) return new(current, null);
+                if (lower.Status.Kind != FileKind.Directory || current.Length == path.Length) return new(current, lower.Status.Kind);
+                int next = path.IndexOf('/', current.Length + 1);
+                current = next < 0 ? path : path[..next];
+            }
         }
 
         /// <summary>
