@@ -236,7 +236,7 @@ public sealed class LayerCmdletTests : IDisposable
         Assert.False(Directory.Exists(missing));
 
         Layer created = _engine.Run($"New-Layer -Root '{missing}' -Name web").Single<Layer>();
-        Assert.Equal("vfs", created.Driver);
+        Assert.Equal("overlay", created.Driver);
         Assert.True(File.Exists(Path.Combine(missing, "store.json")));
         _engine.Run($"Remove-Layer -Root '{missing}' web; [IO.Directory]::Delete('{missing}', $true)").ThrowOnError();
     }

@@ -17,7 +17,8 @@ public sealed class MultiProcessTests(ITestOutputHelper output)
     public void Two_processes_creating_50_layers_each_at_once_record_exactly_100()
     {
         const int PerProcess = 50;
-        using var s = new ScratchStore();
+        // New-Layer initializes the store with the default driver, overlay on this host.
+        using var s = new ScratchStore("overlay");
         string go = Path.Combine(s.Location, "go");
         // Left uninitialized on purpose: both processes race to initialize the store as well. Each writer
         // pauses a few ms between layers: without it the lock holder tends to win every retry of the
