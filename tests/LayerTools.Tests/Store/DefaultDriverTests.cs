@@ -72,11 +72,8 @@ public sealed class DefaultDriverTests : IDisposable
     [Fact]
     public void A_root_where_the_probe_mount_cannot_delete_gets_vfs_and_no_directory_the_check_made()
     {
-        // overlayfs mounts over ramfs, but without xattrs there it cannot make a deleted directory opaque.
-        string ramfs = Path.Combine(_scratch.Location, "ramfs");
-        Directory.CreateDirectory(ramfs);
-        MountApi.Mount("ramfs", "ramfs", ramfs, "", readOnly: false);
-        string root = Path.Combine(ramfs, "store");
+        using var ramfs = new RamfsMount(Path.Combine(_scratch.Location, "ramfs"));
+        string root = Path.Combine(ramfs.Path, "store");
 
         StoreEngine store = StoreEngine.Open(_scratch.OptionsAt(root));
 
