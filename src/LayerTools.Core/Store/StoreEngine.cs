@@ -45,7 +45,8 @@ public sealed partial class StoreEngine
     /// <summary>
     /// Initializes a store. Initializing an existing store again is a no-op when the driver matches;
     /// <paramref name="force"/> unmounts and removes every layer and starts over with the driver given.
-    /// With no <paramref name="driver"/>, a new store gets the best driver that works at its root.
+    /// With no <paramref name="driver"/>, a store started over keeps its driver and a new store gets the best driver
+    /// that works at its root.
     /// </summary>
     public static StoreEngine Initialize(StoreOptions options, string? driver, bool force)
     {
@@ -65,8 +66,9 @@ public sealed partial class StoreEngine
         if (existing is not null)
             new StoreEngine(options, root, existing).Wipe();
 
-        // Chosen under the lock and only for a store about to be made: one check per store, never racing another process's.
-        string wanted = driver ?? DefaultDriver(root, options);
+        // A store started over keeps its driver unless told otherwise. A new one gets the default, chosen under the
+        // lock: one check per store, never racing another process's.
+        string wanted = driver ?? existing?.Driver ?? DefaultDriver(root, options);
         var config = new StoreConfig { Driver = wanted, Created = DateTime.UtcNow };
         MetadataFile.Write(Path.Combine(root, ConfigFile), config);
         options.Verbose?.Invoke($"Initialized store '{root}' with the {wanted} driver.");

@@ -49,6 +49,18 @@ public sealed class DefaultDriverTests : IDisposable
     }
 
     [Fact]
+    public void Initialize_with_Force_but_no_driver_starts_the_store_over_with_its_own_driver()
+    {
+        StoreEngine.Initialize(_scratch.Options, "vfs", force: false).Create(new LayerSpec { Names = ["wiped"] });
+
+        StoreEngine again = StoreEngine.Initialize(_scratch.Options, driver: null, force: true);
+
+        Assert.Equal("vfs", again.Driver.Name);
+        Assert.Empty(again.List());
+        Assert.False(Directory.Exists(Path.Combine(_scratch.Root, "overlay")));
+    }
+
+    [Fact]
     public void A_root_inside_an_overlay_mount_gets_vfs_and_a_warning_naming_the_overlay_mount()
     {
         string outer = Path.Combine(_scratch.Location, "outer");
