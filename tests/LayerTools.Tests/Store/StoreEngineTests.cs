@@ -386,6 +386,7 @@ public abstract class StoreEngineTests
         LayerMount first = store.Mount("web", readOnly: false);
         LayerMount second = store.Mount(layer.Id, readOnly: false);
 
+        Assert.Equal(s.Layout.MountPath(layer.Id), first.Path);
         Assert.Equal(first.Path, second.Path);
         Assert.Equal((1, 2), (first.MountCount, second.MountCount));
         Assert.True(Mounts.IsMountPoint(first.Path), $"{first.Path} is not a mount point");
