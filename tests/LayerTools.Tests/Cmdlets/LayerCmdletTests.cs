@@ -188,12 +188,13 @@ public abstract class LayerCmdletTests(string driver) : IDisposable
     [Fact]
     public void LayerNamesCompleteOnLayerParameters()
     {
-        Engine.Run("New-Layer -Root $r -Name base-image; New-Layer -Root $r -Name other").ThrowOnError();
-        foreach (string line in new[] { "Mount-Layer -Root $r ba", "New-Layer -Root $r -Parent ba", "Get-Layer -Root $r ba" })
+        Engine.Run("New-Layer -Root $r -Name web-image; New-Layer -Root $r -Name other").ThrowOnError();
+        // Ids complete too; no id can start with "we", as ids are hexadecimal.
+        foreach (string line in new[] { "Mount-Layer -Root $r we", "New-Layer -Root $r -Parent we", "Get-Layer -Root $r we" })
         {
             var completions = Engine.Run($"(TabExpansion2 -inputScript '{line}' -cursorColumn {line.Length}).CompletionMatches.CompletionText").ThrowOnError()
                 .Output.Select(o => o.ToString()).ToList();
-            Assert.Equal(["base-image"], completions);
+            Assert.Equal(["web-image"], completions);
         }
     }
 
