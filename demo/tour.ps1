@@ -1,4 +1,4 @@
-# A short tour of LayerTools: a base layer, a child that starts as a copy of it, mounts and refusals.
+# A short tour of LayerTools: a store with the host's best driver, a base layer, a child on top of it, mounts and refusals.
 # Runs in pwsh 7 (./demo/tour.ps1) and in the bundled host (dotnet run --project src/LayerTools.Shell -- demo/tour.ps1).
 # Needs root: layers are mounted for real.
 $ErrorActionPreference = 'Stop'
@@ -6,8 +6,8 @@ Import-Module "$PSScriptRoot/../LayerTools.psd1"
 $r = "/var/tmp/layertools-tour"
 function Step([string] $text) { $Host.UI.WriteLine(""); $Host.UI.WriteLine("PS> $text") }
 
-Step "Initialize-LayerStore -Root $r -Driver vfs"
-Initialize-LayerStore -Root $r -Driver vfs -Force -Confirm:$false | Out-Default
+Step "Initialize-LayerStore -Root $r   # overlay where the host supports it there, else vfs"
+Initialize-LayerStore -Root $r -Force -Confirm:$false | Out-Default
 
 Step "New-Layer -Root $r -Name base | Mount-Layer   # then write two files into it"
 $mount = New-Layer -Root $r -Name base | Mount-Layer

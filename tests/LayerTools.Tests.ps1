@@ -1,12 +1,12 @@
 # Pester 5 (5.1 or later) tests of the LayerTools cmdlets, written as the user stories a person goes through.
 # They mount layers, so run them as root:  Invoke-Pester ./tests  (or ./build.ps1 -Task Test).
-# Each run works in a store of its own under /var/tmp and removes it afterwards.
+# Every story runs once per driver (vfs, then overlay), each in a store of its own under /var/tmp that is removed afterwards.
 
 BeforeDiscovery {
     $IsRoot = (& id -u) -eq '0'
 }
 
-Describe 'LayerTools' -Skip:(-not $IsRoot) {
+Describe 'LayerTools on a <Driver> store' -ForEach @(@{ Driver = 'vfs' }, @{ Driver = 'overlay' }) -Skip:(-not $IsRoot) {
     BeforeAll {
         Import-Module "$PSScriptRoot/../LayerTools.psd1" -Force
 
@@ -54,21 +54,21 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
         Remove-Module LayerTools -ErrorAction SilentlyContinue
     }
 
-    Describe 'A vfs store' {
+    Describe 'A store' {
         BeforeAll {
-            $initialized = Initialize-LayerStore -Root $root -Driver vfs
+            $initialized = Initialize-LayerStore -Root $root -Driver $Driver
         }
 
         It 'is created and returned by Initialize-LayerStore' {
             $initialized | Should -BeOfType 'LayerTools.LayerStore'
-            $initialized.Driver | Should -Be 'vfs'
+            $initialized.Driver | Should -Be $Driver
             Test-Path (Join-Path $root 'store.json') | Should -BeTrue
         }
 
         It 'is described by Get-LayerStore' {
             $store = Get-LayerStore -Root $root
             $store.Root | Should -Be $root
-            $store.Driver | Should -Be 'vfs'
+            $store.Driver | Should -Be $Driver
             $store.RunRoot | Should -BeLike "$env:LAYERTOOLS_RUNROOT/*"
             $store.BackingFilesystem | Should -Not -BeNullOrEmpty
             $store.LayerCount | Should -Be 0
@@ -77,7 +77,7 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
         }
 
         It 'is left as it is when initialized again with the same driver' {
-            (Initialize-LayerStore -Root $root -Driver vfs).Driver | Should -Be 'vfs'
+            (Initialize-LayerStore -Root $root -Driver $Driver).Driver | Should -Be $Driver
         }
 
         It 'refuses the aufs driver with DriverNotSupported' {
@@ -111,7 +111,7 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
             $child | Should -BeOfType 'LayerTools.Layer'
             $child.Parent | Should -Be $base.Id
             $child.Names | Should -Be @('story-child')
-            $child.Driver | Should -Be 'vfs'
+            $child.Driver | Should -Be $Driver
             $base.Metadata | Should -Be 'base of the copy story'
         }
 
@@ -639,7 +639,17 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
             $unsafeTar = Join-Path $tarDir 'unsafe.tar'
             & tar -P --transform 's,^escape$,../escape,' -C $source -cf $unsafeTar escape
 
-            function Get-LayerDirectoryCount { @(Get-ChildItem -Path (Join-Path $root 'vfs/dir') -Directory).Count }
+            # vfs keeps a layer in vfs/dir/<id>; overlay in overlay/<id>, beside its own l and empty directories.
+            function Get-LayerDirectoryCount {
+                $layers = if ($Driver -eq 'vfs') { Get-ChildItem -Path (Join-Path $root 'vfs/dir') -Directory -Force }
+                          else { Get-ChildItem -Path (Join-Path $root 'overlay') -Directory -Force | Where-Object Name -notin 'l', 'empty' }
+                @($layers).Count
+            }
+
+            # Wherever the driver keeps the layer, ../escape would land under the test directory.
+            function Get-EscapedFile {
+                Get-ChildItem -Path $testDir -Recurse -Force -Filter 'escape' | Where-Object FullName -ne (Join-Path $source 'escape')
+            }
         }
 
         It 'the helper built an unsafe tarball' {
@@ -662,11 +672,7 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
                 Should -Throw -ErrorId (Get-FullErrorId 'ArchiveUnsafeEntry' 'NewLayerCommand') -PassThru
             $err.CategoryInfo.Category | Should -Be 'SecurityError'
             $err.TargetObject | Should -Be '../escape'
-            # The layer's tree is <root>/vfs/dir/<id>, its mount <root>/vfs/mnt/<id>: ../escape would land beside them.
-            Test-Path (Join-Path $root 'vfs/dir/escape') | Should -BeFalse
-            Test-Path (Join-Path $root 'vfs/mnt/escape') | Should -BeFalse
-            Get-ChildItem -Path $testDir -Recurse -Filter 'escape' | Where-Object FullName -ne (Join-Path $source 'escape') |
-                Should -BeNullOrEmpty
+            Get-EscapedFile | Should -BeNullOrEmpty
             Get-Layer -Root $root 'bad-unsafe*' | Should -BeNullOrEmpty
             (Get-LayerStore -Root $root).LayerCount | Should -Be $layersBefore
             Get-LayerDirectoryCount | Should -Be $layersBefore
@@ -676,7 +682,7 @@ Describe 'LayerTools' -Skip:(-not $IsRoot) {
             $null = New-Layer -Root $root -Name bad-victim
             { Import-LayerDiff -Root $root bad-victim -Path $unsafeTar -ErrorAction Stop } |
                 Should -Throw -ErrorId (Get-FullErrorId 'ArchiveUnsafeEntry' 'ImportLayerDiffCommand')
-            Test-Path (Join-Path $root 'vfs/dir/escape') | Should -BeFalse
+            Get-EscapedFile | Should -BeNullOrEmpty
             $layer = Get-Layer -Root $root bad-victim -WarningAction SilentlyContinue -WarningVariable warnings
             $layer.Problem | Should -Match 'partly applied'
             $warnings | Should -HaveCount 1

@@ -8,8 +8,17 @@ public static class DriverRegistry
 {
     public static IReadOnlyList<string> Names { get; } = ["vfs", "overlay", "devicemapper", "aufs"];
 
-    /// <summary>The driver a store gets when none is asked for: the best this host supports.</summary>
-    public static string Default => "vfs";
+    /// <summary>
+    /// The driver a new store at <paramref name="storeRoot"/> gets when none is asked for: the best that works
+    /// there, as Docker picks its graph driver. That is overlay, unless the check finds it cannot run there
+    /// (then <paramref name="whyNotOverlay"/> says why) and vfs, which runs anywhere, is chosen instead.
+    /// </summary>
+    public static string DefaultFor(string storeRoot, out string? whyNotOverlay)
+    {
+        // The check removes the directories it made when overlay fails, so a vfs store keeps no empty overlay directory.
+        whyNotOverlay = OverlayDriver.CheckSupported(Path.Combine(storeRoot, "overlay"));
+        return whyNotOverlay is null ? "overlay" : "vfs";
+    }
 
     public static ILayerDriver Create(string name, string storeRoot)
     {

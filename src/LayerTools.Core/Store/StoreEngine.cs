@@ -45,12 +45,13 @@ public sealed partial class StoreEngine
     /// <summary>
     /// Initializes a store. Initializing an existing store again is a no-op when the driver matches;
     /// <paramref name="force"/> unmounts and removes every layer and starts over with the driver given.
+    /// With no <paramref name="driver"/>, a store started over keeps its driver and a new store gets the best driver
+    /// that works at its root.
     /// </summary>
     public static StoreEngine Initialize(StoreOptions options, string? driver, bool force)
     {
         string root = FullPath(options.Root);
-        string wanted = driver ?? DriverRegistry.Default;
-        DriverRegistry.EnsureSupported(wanted, root);
+        if (driver is not null) DriverRegistry.EnsureSupported(driver, root);
         Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         using FileLock storeLock = AcquireLock(root, options.LockTimeout);
 
@@ -65,10 +66,26 @@ public sealed partial class StoreEngine
         if (existing is not null)
             new StoreEngine(options, root, existing).Wipe();
 
+        // A store started over keeps its driver unless told otherwise. A new one gets the default, chosen under the
+        // lock: one check per store, never racing another process's.
+        string wanted = driver ?? existing?.Driver ?? DefaultDriver(root, options);
         var config = new StoreConfig { Driver = wanted, Created = DateTime.UtcNow };
         MetadataFile.Write(Path.Combine(root, ConfigFile), config);
         options.Verbose?.Invoke($"Initialized store '{root}' with the {wanted} driver.");
         return new StoreEngine(options, root, config);
+    }
+
+    /// <summary>
+    /// The driver a new store at <paramref name="root"/> gets by default. Falling back to vfs is a warning, not
+    /// verbose news: the driver stays for the store's life and vfs copies every layer in full, so this is the one
+    /// moment the user can still put the store where overlay works.
+    /// </summary>
+    private static string DefaultDriver(string root, StoreOptions options)
+    {
+        string driver = DriverRegistry.DefaultFor(root, out string? whyNotOverlay);
+        if (whyNotOverlay is not null)
+            options.Warning?.Invoke($"Store '{root}' gets the vfs driver, which copies every layer in full, because the overlay driver cannot run there: {whyNotOverlay}");
+        return driver;
     }
 
     public LayerStore Describe()

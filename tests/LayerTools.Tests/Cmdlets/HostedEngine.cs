@@ -5,7 +5,7 @@ namespace LayerTools.Tests.Cmdlets;
 
 /// <summary>
 /// The real PowerShell engine in-process with LayerTools imported from the assembled manifest, a
-/// temporary store in $r (a real directory on disk) and a screen the test can read.
+/// temporary store in $r (a real directory on disk, initialized with the driver given) and a screen the test can read.
 /// </summary>
 public sealed class HostedEngine : IDisposable
 {
@@ -18,6 +18,7 @@ public sealed class HostedEngine : IDisposable
         Host = new TextHost(_screen, width: 160);
         _runner = new ScriptRunner(Host);
         Root = _directory.Combine("store");
+        Layout = new DriverLayout(driver, Root);
         Run($"Import-Module '{Manifest}' -ErrorAction Stop; $r = '{Root}'").ThrowOnError();
         Run($"Initialize-LayerStore -Root $r -Driver {driver}").ThrowOnError();
         _screen.GetStringBuilder().Clear();
@@ -27,6 +28,8 @@ public sealed class HostedEngine : IDisposable
 
     public TextHost Host { get; }
     public string Root { get; }
+    public string Driver => Layout.Driver;
+    public DriverLayout Layout { get; }
 
     /// <summary>Everything rendered so far.</summary>
     public string Screen => _screen.ToString();

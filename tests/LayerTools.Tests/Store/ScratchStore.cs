@@ -16,12 +16,16 @@ public sealed class ScratchStore : IDisposable
     private static readonly EnumerationOptions EveryEntry = new() { AttributesToSkip = 0, RecurseSubdirectories = true };
     private readonly TempDirectory _directory = new();
 
-    public ScratchStore()
+    /// <summary>A scratch store that <see cref="Open"/> initializes with <paramref name="driver"/>; vfs when none is named, as the tests written before overlay expect.</summary>
+    public ScratchStore(string driver = "vfs")
     {
         Root = _directory.Combine("store");
         RunRoot = _directory.Combine("run");
+        Layout = new DriverLayout(driver, Root);
     }
 
+    public string Driver => Layout.Driver;
+    public DriverLayout Layout { get; }
     public string Root { get; }
     public string RunRoot { get; }
     public string Location => _directory.Path;
@@ -40,15 +44,16 @@ public sealed class ScratchStore : IDisposable
         Warning = message => { lock (Warnings) Warnings.Add(message); },
     };
 
-    public StoreEngine Open() => StoreEngine.Open(Options);
+    /// <summary>The store, initialized with <see cref="Driver"/> if it was never used.</summary>
+    public StoreEngine Open() => StoreEngine.OpenExisting(Options) ?? StoreEngine.Initialize(Options, Driver, force: false);
 
     public string LayersFile => Path.Combine(Root, "layers.json");
 
-    public string TreeOf(string id) => Path.Combine(Root, "vfs", "dir", id);
+    /// <summary>The layer's own files (see <see cref="DriverLayout.OwnTree"/>).</summary>
+    public string TreeOf(string id) => Layout.OwnTree(id);
 
-    /// <summary>The layer ids the vfs driver holds a tree for.</summary>
-    public IReadOnlyList<string> TreeIds() =>
-        Directory.EnumerateDirectories(Path.Combine(Root, "vfs", "dir")).Select(p => Path.GetFileName(p)).Order().ToList();
+    /// <summary>The layer ids the driver holds a tree for.</summary>
+    public IReadOnlyList<string> TreeIds() => Layout.LayerIds();
 
     /// <summary>layers.json as JSON, to look at or change what the engine wrote.</summary>
     public JsonArray LayerRecords() =>

@@ -72,6 +72,15 @@ public sealed class ShellProcess : IDisposable
         if (_process.HasExited) return;
         _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
+        RemoveRuntimeFiles(_process.Id);
+    }
+
+    /// <summary>The pipes and sockets the .NET runtime and PowerShell keep in /tmp for a process, which a killed one cannot remove.</summary>
+    private static void RemoveRuntimeFiles(int pid)
+    {
+        foreach (string pattern in new[] { $"clr-debug-pipe-{pid}-*", $"dotnet-diagnostic-{pid}-*", $"CoreFxPipe_PSHost.*.{pid}.*" })
+            foreach (string file in Directory.EnumerateFiles(Path.GetTempPath(), pattern))
+                File.Delete(file);
     }
 
     public void Dispose()

@@ -5,54 +5,38 @@ using Xunit;
 
 namespace LayerTools.Tests.Store;
 
-/// <summary>The store core on real directories and real bind mounts, without PowerShell.</summary>
-public sealed class StoreEngineTests
+/// <summary>The store core on real directories and real mounts, without PowerShell, once per driver (the classes at the end).</summary>
+public abstract class StoreEngineTests
 {
+    protected abstract string Driver { get; }
+
     // ---- Initialize, Open, Describe ----
 
     [Fact]
-    public void Initialize_then_Describe_shows_an_empty_vfs_store_on_ext4()
+    public void Initialize_then_Describe_shows_an_empty_store_on_ext4()
     {
-        using var s = new ScratchStore();
-        StoreEngine store = StoreEngine.Initialize(s.Options, "vfs", force: false);
+        using var s = new ScratchStore(Driver);
+        StoreEngine store = StoreEngine.Initialize(s.Options, Driver, force: false);
 
         LayerStore described = store.Describe();
 
         Assert.Equal(s.Root, described.Root);
-        Assert.Equal("vfs", described.Driver);
+        Assert.Equal(Driver, described.Driver);
         Assert.Equal("ext4", described.BackingFilesystem);
         Assert.Equal(0, described.LayerCount);
         Assert.Equal(0, described.MountedCount);
         Assert.StartsWith(s.RunRoot + "/", described.RunRoot);
-        Assert.Equal(Path.Combine(s.Root, "vfs", "dir"), described.Status["Layers"]);
+        Assert.Equal(s.Layout.LayersDirectory, described.Status["Layers"]);
         s.AssertMetadataIntact();
-    }
-
-    [Fact]
-    public void Open_initializes_a_never_used_root_with_the_default_driver()
-    {
-        using var s = new ScratchStore();
-        Assert.Null(StoreEngine.OpenExisting(s.Options));
-        Assert.False(Directory.Exists(s.Root), "OpenExisting must not create anything");
-
-        StoreEngine store = StoreEngine.Open(s.Options);
-
-        Assert.Equal("vfs", store.Driver.Name);
-        JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(s.Root, "store.json")))!;
-        Assert.Equal("vfs", (string?)config["driver"]);
-        Assert.Equal(StoreConfig.CurrentVersion, (int?)config["version"]);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(s.Root));
-        Assert.NotNull(StoreEngine.OpenExisting(s.Options));
-        Assert.Equal(0, store.Describe().LayerCount);
     }
 
     [Fact]
     public void Initialize_again_with_the_same_driver_keeps_the_layers()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         s.Open().Create(new LayerSpec { Names = ["kept"] });
 
-        StoreEngine again = StoreEngine.Initialize(s.Options, "vfs", force: false);
+        StoreEngine again = StoreEngine.Initialize(s.Options, Driver, force: false);
 
         Assert.Equal(["kept"], again.List().Single().Names);
     }
@@ -60,15 +44,17 @@ public sealed class StoreEngineTests
     [Fact]
     public void Initialize_with_another_driver_than_the_store_has_is_StoreAlreadyInitialized()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         Layer layer = s.Open().Create(new LayerSpec { Names = ["kept"] });
         string configFile = Path.Combine(s.Root, "store.json");
 
-        var error = Fails(LayerError.StoreAlreadyInitialized, () => StoreEngine.Initialize(s.Options, "overlay", force: false));
+        string other = Driver == "vfs" ? "overlay" : "vfs";
 
-        Assert.Contains("vfs", error.Message);
+        var error = Fails(LayerError.StoreAlreadyInitialized, () => StoreEngine.Initialize(s.Options, other, force: false));
+
+        Assert.Contains(Driver, error.Message);
         Assert.Contains("-Force", error.Message);
-        Assert.Equal("vfs", (string?)JsonNode.Parse(File.ReadAllText(configFile))!["driver"]);
+        Assert.Equal(Driver, (string?)JsonNode.Parse(File.ReadAllText(configFile))!["driver"]);
         Assert.Equal(layer.Id, (string?)s.LayerRecords().Single()!["id"]);
         Assert.True(Directory.Exists(s.TreeOf(layer.Id)));
     }
@@ -76,7 +62,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Initialize_with_a_driver_this_host_cannot_run_is_DriverNotSupported_and_changes_nothing()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         s.Open().Create(new LayerSpec { Names = ["kept"] });
 
         Fails(LayerError.DriverNotSupported, () => StoreEngine.Initialize(s.Options, "devicemapper", force: false));
@@ -88,14 +74,14 @@ public sealed class StoreEngineTests
     [Fact]
     public void Initialize_with_Force_unmounts_and_removes_every_layer()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer parent = store.Create(new LayerSpec { Names = ["parent"] });
         Layer child = store.Create(new LayerSpec { Names = ["child"], Parent = "parent" });
         LayerMount mount = store.Mount("child", readOnly: false);
         Assert.True(Mounts.IsMountPoint(mount.Path));
 
-        StoreEngine wiped = StoreEngine.Initialize(s.Options, "vfs", force: true);
+        StoreEngine wiped = StoreEngine.Initialize(s.Options, Driver, force: true);
 
         Assert.Empty(wiped.List());
         Assert.Equal((0, 0), (wiped.Describe().LayerCount, wiped.Describe().MountedCount));
@@ -117,7 +103,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Create_records_names_parent_metadata_and_an_explicit_id()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         string id = IdStartingWith("0123");
         Layer parent = store.Create(new LayerSpec { Names = ["base", "base-alias"], Metadata = "{\"os\":\"linux\"}" });
@@ -133,12 +119,15 @@ public sealed class StoreEngineTests
         Assert.Equal(["app"], child.Names);
         Assert.Equal(parent.Id, child.Parent);
         Assert.True(child.ReadOnly);
-        Assert.Equal("vfs", child.Driver);
+        Assert.Equal(Driver, child.Driver);
         Assert.Equal(s.Root, child.Root);
         Assert.Equal(0, child.MountCount);
         Assert.Equal(DateTimeKind.Utc, child.Created.Kind);
         Assert.InRange(child.Created, DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow.AddSeconds(1));
-        Assert.Equal("hello", File.ReadAllText(Path.Combine(s.TreeOf(id), "from-parent")));
+        // The child starts as its parent's tree, however the driver gets it there.
+        string childTree = store.Mount(id, readOnly: true).Path;
+        Assert.Equal("hello", File.ReadAllText(Path.Combine(childTree, "from-parent")));
+        store.Unmount(id, force: false);
         Assert.Equal([parent.Id, id], store.List().Select(l => l.Id));
         Assert.Equal([id], store.Children(parent.Id).Select(l => l.Id));
         Assert.Equal(2, store.Describe().LayerCount);
@@ -149,7 +138,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Get_finds_a_layer_by_id_by_each_name_and_by_a_unique_id_prefix()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer one = store.Create(new LayerSpec { Names = ["one", "first"], Id = IdStartingWith("abc1") });
         store.Create(new LayerSpec { Names = ["two"], Id = IdStartingWith("abc2") });
@@ -165,7 +154,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_name_wins_over_an_id_prefix_it_happens_to_spell()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Id = IdStartingWith("beef") });
         Layer named = store.Create(new LayerSpec { Names = ["beef"], Id = IdStartingWith("0000") });
@@ -176,7 +165,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_prefix_of_several_ids_is_LayerIdAmbiguous()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Id = IdStartingWith("abc1") });
         store.Create(new LayerSpec { Id = IdStartingWith("abc2") });
@@ -193,7 +182,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void An_unknown_layer_is_LayerNotFound_for_every_operation()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["known"], Id = IdStartingWith("aa") });
 
@@ -215,7 +204,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_name_already_used_is_LayerNameInUse_on_Create_and_on_Update()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer holder = store.Create(new LayerSpec { Names = ["web"] });
         Layer other = store.Create(new LayerSpec { Names = ["db"] });
@@ -242,7 +231,7 @@ public sealed class StoreEngineTests
     [InlineData("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
     public void An_invalid_name_is_InvalidLayerName_and_creates_nothing(string name)
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["good"] });
 
@@ -263,7 +252,7 @@ public sealed class StoreEngineTests
     [InlineData("")]
     public void A_malformed_explicit_id_is_InvalidLayerId(string id)
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
 
         Fails(LayerError.InvalidLayerId, () => store.Create(new LayerSpec { Names = ["x"], Id = id }));
@@ -275,7 +264,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void An_explicit_id_already_in_the_store_is_LayerIdInUse()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         string id = IdStartingWith("5");
         store.Create(new LayerSpec { Names = ["first"], Id = id });
@@ -293,7 +282,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Update_adds_and_removes_names_and_sets_metadata_and_it_survives_reopening()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         Layer layer = s.Open().Create(new LayerSpec { Names = ["old", "keep"], Metadata = "v1" });
 
         Layer updated = s.Open().Update(layer.Id[..10], addNames: ["new", "keep"], removeNames: ["old"], metadata: "v2");
@@ -318,7 +307,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Remove_of_a_layer_with_children_is_LayerHasChildren_naming_the_child_and_Recurse()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer parent = store.Create(new LayerSpec { Names = ["parent"] });
         Layer child = store.Create(new LayerSpec { Names = ["kid"], Parent = "parent" });
@@ -335,7 +324,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Remove_with_Recurse_removes_the_descendants_deepest_first_and_their_trees()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer root = store.Create(new LayerSpec { Names = ["root"] });
         Layer mid = store.Create(new LayerSpec { Names = ["mid"], Parent = "root" });
@@ -358,7 +347,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Remove_of_a_mounted_layer_is_LayerMounted_and_Force_unmounts_and_removes_it()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer parent = store.Create(new LayerSpec { Names = ["parent"] });
         Layer child = store.Create(new LayerSpec { Names = ["child"], Parent = "parent" });
@@ -390,13 +379,14 @@ public sealed class StoreEngineTests
     [Fact]
     public void Mount_counts_users_and_the_last_Unmount_takes_the_mount_down()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer layer = store.Create(new LayerSpec { Names = ["web"] });
 
         LayerMount first = store.Mount("web", readOnly: false);
         LayerMount second = store.Mount(layer.Id, readOnly: false);
 
+        Assert.Equal(s.Layout.MountPath(layer.Id), first.Path);
         Assert.Equal(first.Path, second.Path);
         Assert.Equal((1, 2), (first.MountCount, second.MountCount));
         Assert.True(Mounts.IsMountPoint(first.Path), $"{first.Path} is not a mount point");
@@ -430,7 +420,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Unmount_with_Force_drops_every_user_at_once()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["web"] });
         LayerMount mount = store.Mount("web", readOnly: false);
@@ -446,7 +436,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Mount_counts_are_shared_by_two_engines_on_one_store()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine one = s.Open();
         StoreEngine two = StoreEngine.Open(s.Options);
         one.Create(new LayerSpec { Names = ["web"] });
@@ -470,7 +460,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Mount_counts_are_shared_when_the_root_is_spelled_with_a_trailing_slash()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine plain = s.Open();
         StoreEngine slashed = StoreEngine.Open(s.OptionsAt(s.Root + "/"));
         plain.Create(new LayerSpec { Names = ["web"] });
@@ -488,7 +478,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_read_only_mount_refuses_writes()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer layer = store.Create(new LayerSpec { Names = ["ro"] });
         File.WriteAllText(Path.Combine(s.TreeOf(layer.Id), "existing"), "original");
@@ -513,7 +503,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_layer_created_read_only_is_always_mounted_read_only()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["sealed"], ReadOnly = true });
 
@@ -527,7 +517,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_mount_removed_by_hand_is_noticed_warned_about_and_mounted_afresh()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer layer = store.Create(new LayerSpec { Names = ["web"] });
         LayerMount mount = store.Mount("web", readOnly: false);
@@ -554,7 +544,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_vanished_mount_is_not_an_obstacle_to_Remove()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer layer = store.Create(new LayerSpec { Names = ["web"] });
         LayerMount mount = store.Mount("web", readOnly: false);
@@ -569,7 +559,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void UnmountPath_finds_the_layer_by_its_mount_path()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer layer = store.Create(new LayerSpec { Names = ["web"] });
         LayerMount mount = store.Mount("web", readOnly: false);
@@ -579,7 +569,7 @@ public sealed class StoreEngineTests
         Assert.Equal((layer.Id, 1), (once.LayerId, once.MountCount));
         Assert.True(Mounts.IsMountPoint(mount.Path));
 
-        LayerMount last = store.UnmountPath(Path.Combine(mount.Path, "..", layer.Id), force: false);
+        LayerMount last = store.UnmountPath(Path.Combine(mount.Path, "..", Path.GetFileName(mount.Path)), force: false);
         Assert.Equal(0, last.MountCount);
         Assert.False(Mounts.IsMountPoint(mount.Path));
 
@@ -591,7 +581,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Unmount_of_a_layer_that_is_not_mounted_is_LayerNotMounted()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer layer = store.Create(new LayerSpec { Names = ["idle"] });
 
@@ -605,7 +595,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Unmount_of_a_busy_mount_is_LayerMounted_and_Force_detaches_it_lazily()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["busy"] });
         LayerMount mount = store.Mount("busy", readOnly: false);
@@ -632,7 +622,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void An_incomplete_record_written_by_hand_and_its_tree_are_removed_by_the_next_write()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer keep = store.Create(new LayerSpec { Names = ["keep"] });
         string ghost = IdStartingWith("dead");
@@ -672,7 +662,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_layer_flagged_incomplete_is_unmounted_and_removed_by_the_next_write()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         Layer keep = store.Create(new LayerSpec { Names = ["keep"] });
         Layer half = store.Create(new LayerSpec { Names = ["half"], Parent = "keep" });
@@ -705,7 +695,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void The_metadata_is_whole_JSON_after_every_operation_and_no_temporary_file_stays()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         var steps = new (string Name, Action Run, int Layers)[]
         {
@@ -737,7 +727,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void A_corrupt_layers_file_is_StoreCorrupt_naming_the_file()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["x"] });
         File.WriteAllText(s.LayersFile, "{\"layers\": [ {\"id\": ");
@@ -772,7 +762,7 @@ public sealed class StoreEngineTests
     [Fact]
     public void Temporary_metadata_files_left_by_a_dead_writer_are_removed_by_the_next_writer()
     {
-        using var s = new ScratchStore();
+        using var s = new ScratchStore(Driver);
         StoreEngine store = s.Open();
         store.Create(new LayerSpec { Names = ["web"] });
         string leftover = Path.Combine(s.Root, ".layers.json.4242.0123456789abcdef.tmp");
@@ -784,4 +774,14 @@ public sealed class StoreEngineTests
         Assert.Equal(2, store.List().Count);
         s.AssertMetadataIntact();
     }
+}
+
+public sealed class VfsStoreEngineTests : StoreEngineTests
+{
+    protected override string Driver => "vfs";
+}
+
+public sealed class OverlayStoreEngineTests : StoreEngineTests
+{
+    protected override string Driver => "overlay";
 }
