@@ -98,7 +98,19 @@ internal static class OverlaySupport
         var missing = new List<string>();
         for (string? d = directory; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d))
             missing.Insert(0, d);
-        foreach (string d in missing) Fs.Mkdir(d, PrivateDirectory);
-        return missing;
+        var made = new List<string>();
+        foreach (string d in missing)
+        {
+            try
+            {
+                Fs.Mkdir(d, PrivateDirectory);
+                made.Add(d);
+            }
+            catch (NativeException e) when (e.Errno == Errno.EEXIST)
+            {
+                // Another process initializing the same store made it first; it is not ours to remove.
+            }
+        }
+        return made;
     }
 }
