@@ -3,6 +3,8 @@
 #   tree_manifest DIR OUT   writes OUT: one sorted line per entry (type, mode, owner, size, mtime in ns,
 #                           link target, link count, device numbers), then the sha256 of every regular
 #                           file and every xattr (hex), so two trees are equal when their manifests are.
+#   tree_changes A B OUT    writes OUT: what changed from manifest A to manifest B, as "Kind /path" lines
+#                           sorted by path, with a deleted directory named once (as a layer's changes are).
 #   tree_same WHAT A B [loose]
 #                           fails loudly, showing the first differences, when manifests A and B differ.
 #                           With "loose", directory mtimes and the root's own mode are not compared:
@@ -32,8 +34,24 @@ tree_same() {
         a=$a.loose b=$b.loose
     fi
     if ! cmp -s "$a" "$b"; then
-        echo "CHECK FAILED: $what: the trees differ ($a vs $b); first differences:" >&2
+        echo "CHECK FAILED: $what: they differ ($a vs $b); first differences:" >&2
         diff "$a" "$b" | head -20 >&2
         return 1
     fi
+}
+
+tree_changes() {
+    awk '
+        FNR == 1 { file++ }
+        $1 == "entry" { line = $0; sub(/^entry [^ ]+ /, "", line); if (file == 1) a[$2] = line; else b[$2] = line }
+        $1 == "xattr" { if (file == 1) ax["/" $2] = ax["/" $2] " " $3; else bx["/" $2] = bx["/" $2] " " $3 }
+        END {
+            for (p in b) if (!(p in a)) print "Added " p
+            for (p in a) {
+                if (!(p in b)) {
+                    parent = p; sub(/\/[^\/]*$/, "", parent); if (parent == "") parent = "/"
+                    if (parent in b) print "Deleted " p
+                } else if (a[p] != b[p] || ax[p] != bx[p]) print "Modified " p
+            }
+        }' "$1" "$2" | LC_ALL=C sort -k2 >"$3"
 }
