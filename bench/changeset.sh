@@ -95,7 +95,7 @@ done
 for i in $(seq 0 39); do
     l=${added_dirs[i % 20]}/bench-symlink-$i
     case $((i % 4)) in
-        0) ln -s "bench-add-$((20 + i % 20))" "$l" ;;   # beside it (d01..d19 hold bench-add-20.., opt/bench bench-add-20 too)
+        0) ln -s "bench-add-$((20 + i % 20))" "$l" ;;   # relative, to an added file in the same directory
         1) ln -s "/${pool[600 + i]}" "$l" ;;            # absolute, into the base
         2) ln -s "../../../${pool[600 + i]}" "$l" ;;    # relative, into the base
         3) ln -s "bench-missing-$i" "$l" ;;             # dangling
