@@ -26,7 +26,8 @@ public sealed partial class StoreEngine
 
     /// <summary>
     /// Writes a layer's diff to <paramref name="file"/>: into a temporary file beside it, renamed into
-    /// place when complete, so the path never holds half a tarball.
+    /// place when complete, so the path never holds half a tarball. Like tar and cp, the file is left
+    /// to the page cache rather than forced to disk: it can always be exported again.
     /// </summary>
     public LayerDiff ExportDiff(string nameOrId, string? fromNameOrId, string file, CompressionKind compression, bool overwrite)
     {
@@ -54,7 +55,7 @@ public sealed partial class StoreEngine
                     output.SetLength(0);
                     diff = ExportDiff(nameOrId, fromNameOrId, output, compression, target, checkExactFirst: true);
                 }
-                output.Flush(flushToDisk: true);
+                output.Flush();
             }
             File.Move(temporary, target, overwrite: true);
             return diff;
