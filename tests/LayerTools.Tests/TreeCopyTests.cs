@@ -118,8 +118,9 @@ public sealed class TreeCopyTests
 
         Assert.Empty(TreeSnapshot.Take(target).DifferencesFrom(TreeSnapshot.Take(source)));
         Assert.NotEmpty(reports);
-        // 2,000 files and 80 directories: often enough to move a bar, rarely enough not to flood the host.
-        Assert.InRange(reports.Count, 10, 30);
+        // 2,000 files and 80 directories: at most one report per hundred entries, so the host is not flooded;
+        // files are copied in parallel and looked at every 10 ms, so a fast copy reports less often.
+        Assert.InRange(reports.Count, 1, 21);
         Assert.All(reports, r => Assert.Equal("Copying layer", r.Activity));
         Assert.All(reports, r => Assert.True(Fs.TryLstat(Path.Join(target, r.Status), out _), $"'{r.Status}' is not a path in the copy"));
         Assert.Equal(reports.Select(r => r.Done).Order(), reports.Select(r => r.Done));

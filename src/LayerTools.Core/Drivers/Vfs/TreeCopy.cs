@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using LayerTools.Native;
 using Tmds.Linux;
 
@@ -28,64 +30,112 @@ public static class TreeCopy
 
     private sealed class Copier(string source, string target, Action<WorkProgress>? progress)
     {
-        // Inodes with more than one name, by (device, inode), mapped to their first name in the copy.
-        private readonly Dictionary<(ulong Device, ulong Inode), string> linked = new();
-        private long done;
+        private static readonly TimeSpan ProgressPoll = TimeSpan.FromMilliseconds(10);
+        private long _done;
+        private string _lastCopied = "";
+        // Cleared at the first file the target file system cannot reflink.
+        private volatile bool _clone = true;
 
         public void Run(FileStatus rootStatus)
         {
-            // A directory's own owner, mode, attributes and times are applied only after all its children
-            // exist: creating children would move its mtime, and a read-only or setgid mode would get in
-            // the way of (or leak into) the children. Hence a post-order walk, over an explicit stack so
-            // that deep trees cannot overflow the call stack.
-            var pending = new Stack<(string Relative, FileStatus Status, bool Filled)>();
+            // Directories first, level by level, so that every file's directory exists when the files are
+            // copied in parallel; their own owner, mode, attributes and times come last, deepest first,
+            // since creating children would move their mtime and a read-only or setgid mode would get in
+            // the way of (or leak into) the children.
+            var directories = new List<(string Relative, FileStatus Status)> { ("", rootStatus) };
+            var files = new List<(string Relative, FileStatus Status)>();
             Fs.Mkdir(target, OwnerOnly);
-            pending.Push(("", rootStatus, false));
-            while (pending.Count > 0)
+            for (int i = 0; i < directories.Count; i++)
             {
-                var (relative, status, filled) = pending.Pop();
-                if (filled)
-                {
-                    ApplyAttributes(Path.Join(source, relative), Path.Join(target, relative), status);
-                    continue;
-                }
-                pending.Push((relative, status, true));
-                var subdirectories = new List<(string Relative, FileStatus Status)>();
+                string relative = directories[i].Relative;
                 foreach (string name in SortedNames(Path.Join(source, relative)))
                 {
                     string childRelative = relative.Length == 0 ? name : relative + "/" + name;
-                    string from = Path.Join(source, childRelative);
-                    string to = Path.Join(target, childRelative);
-                    FileStatus childStatus = Fs.Lstat(from);
+                    FileStatus childStatus = Fs.Lstat(Path.Join(source, childRelative));
                     if (childStatus.Kind == FileKind.Directory)
                     {
-                        Fs.Mkdir(to, OwnerOnly);
-                        subdirectories.Add((childRelative, childStatus));
+                        Fs.Mkdir(Path.Join(target, childRelative), OwnerOnly);
+                        directories.Add((childRelative, childStatus));
+                        Count(childRelative);
                     }
                     else
                     {
-                        CopyNonDirectory(from, to, childStatus);
+                        files.Add((childRelative, childStatus));
                     }
-                    Count(childRelative);
                 }
-                // Reversed so that the stack hands the subdirectories back in name order.
-                for (int i = subdirectories.Count - 1; i >= 0; i--)
-                    pending.Push((subdirectories[i].Relative, subdirectories[i].Status, false));
+            }
+
+            // One name per inode is copied; the other names of a hard-linked inode are linked to that copy afterwards.
+            var firstNames = new Dictionary<(ulong Device, ulong Inode), string>();
+            var copies = new List<(string Relative, FileStatus Status)>(files.Count);
+            var links = new List<(string Relative, string Target)>();
+            foreach (var file in files)
+            {
+                if (file.Status.LinkCount > 1)
+                {
+                    var inode = (file.Status.Device, file.Status.Inode);
+                    if (firstNames.TryGetValue(inode, out string? first))
+                    {
+                        links.Add((file.Relative, first));
+                        continue;
+                    }
+                    firstNames.Add(inode, file.Relative);
+                }
+                copies.Add(file);
+            }
+            CopyInParallel(copies);
+            foreach (var (relative, first) in links)
+            {
+                Fs.Link(Path.Join(target, first), Path.Join(target, relative));
+                Count(relative);
+            }
+
+            // Level by level in reverse: every directory after all of its subdirectories.
+            for (int i = directories.Count - 1; i >= 0; i--)
+                ApplyAttributes(Path.Join(source, directories[i].Relative), Path.Join(target, directories[i].Relative), directories[i].Status);
+        }
+
+        /// <summary>
+        /// Copies files on every core: creating inodes and copying data is kernel work that runs in
+        /// parallel across directories. Progress is reported from this thread, the caller's, as a
+        /// PowerShell host takes progress only from its pipeline thread.
+        /// </summary>
+        private void CopyInParallel(List<(string Relative, FileStatus Status)> copies)
+        {
+            if (copies.Count == 0) return;
+            var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
+            Task work = Task.Run(() => Parallel.ForEach(Partitioner.Create(0, copies.Count, rangeSize: 64), options, range =>
+            {
+                for (int i = range.Item1; i < range.Item2; i++)
+                {
+                    var (relative, status) = copies[i];
+                    CopyNonDirectory(Path.Join(source, relative), Path.Join(target, relative), status);
+                    _lastCopied = relative;
+                    Interlocked.Increment(ref _done);
+                }
+            }));
+            // At most one report per hundred entries, as in the sequential phases.
+            long reported = Interlocked.Read(ref _done) / ProgressEvery;
+            while (Task.WaitAny([work], ProgressPoll) < 0)
+            {
+                long done = Interlocked.Read(ref _done);
+                if (done / ProgressEvery == reported) continue;
+                reported = done / ProgressEvery;
+                progress?.Invoke(new WorkProgress(Activity, _lastCopied, done, 0));
+            }
+            try
+            {
+                work.GetAwaiter().GetResult();
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+            {
+                // The first failure as it was thrown, as a sequential copy would have ended with it.
+                ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
             }
         }
 
         private void CopyNonDirectory(string from, string to, FileStatus status)
         {
-            if (status.LinkCount > 1)
-            {
-                if (linked.TryGetValue((status.Device, status.Inode), out string? firstCopy))
-                {
-                    Fs.Link(firstCopy, to);
-                    return;
-                }
-                linked.Add((status.Device, status.Inode), to);
-            }
-
             switch (status.Kind)
             {
                 case FileKind.Regular:
@@ -101,9 +151,6 @@ public static class TreeCopy
             ApplyAttributes(from, to, status);
         }
 
-        // Cleared at the first file the target file system cannot reflink.
-        private bool _clone = true;
-
         private void CopyRegular(string from, string to, FileStatus status)
         {
             int input = Fs.OpenForReading(from);
@@ -112,7 +159,9 @@ public static class TreeCopy
                 int output = Fs.Open(to, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW, OwnerOnly);
                 try
                 {
-                    Fs.CopyContent(input, output, status.Size, sparse: status.Blocks * 512 < status.Size, ref _clone, to);
+                    bool clone = _clone;
+                    Fs.CopyContent(input, output, status.Size, sparse: status.Blocks * 512 < status.Size, ref clone, to);
+                    if (!clone) _clone = false;
                 }
                 finally
                 {
@@ -138,7 +187,7 @@ public static class TreeCopy
 
         private void Count(string relative)
         {
-            done++;
+            long done = Interlocked.Increment(ref _done);
             if (done % ProgressEvery == 0)
                 progress?.Invoke(new WorkProgress(Activity, relative, done, 0));
         }
