@@ -60,7 +60,7 @@ public sealed class VfsDriver : ILayerDriver
     public IReadOnlyDictionary<string, string> Status() => new Dictionary<string, string>
     {
         ["Layers"] = Path.Combine(_home, "dir"),
-        ["Copy"] = "full tree copy per layer (reflink or copy_file_range, sparse-aware)",
+        ["Copy"] = "full tree copy per layer (reflink or copy_file_range, sparse-aware, files on every core)",
     };
 
     public void Cleanup()
