@@ -86,17 +86,7 @@ public sealed unsafe class BeneathRoot : IDisposable
             string path = end == directory.Length ? directory : directory[..end];
             if (fd < 0)
             {
-                int error = errno;
-                if (error == Errno.ENOENT)
-                {
-                    block = new Block(path, null);
-                    return false;
-                }
-                // O_NOFOLLOW with O_PATH and O_DIRECTORY reports a symlink as ENOTDIR; ELOOP covers kernels that differ.
-                if (error is not (Errno.ENOTDIR or ELOOP)) throw new NativeException("openat", HostPath(path), error);
-                FileStatus? status = StatAt(CurrentFd, component, path);
-                if (status is not { } found || found.Kind == FileKind.Directory) throw new NativeException("openat", HostPath(path), error);
-                block = new Block(path, found.Kind);
+                block = BlockedOpen(CurrentFd, errno, component, path);
                 return false;
             }
             _chain.Add((path, fd));
@@ -266,14 +256,7 @@ public sealed unsafe class BeneathRoot : IDisposable
             fd = openat(CurrentFd, n, ReadDirectoryFlags, 0);
         if (fd < 0)
         {
-            int error = errno;
-            if (error == Errno.ENOENT)
-            {
-                block = new Block(path, null);
-                return false;
-            }
-            if (error is not (Errno.ENOTDIR or ELOOP)) throw new NativeException("openat", HostPath(path), error);
-            block = new Block(path, Stat(path[(slash + 1)..])?.Kind);
+            block = BlockedOpen(CurrentFd, errno, path.AsSpan(slash + 1), path);
             return false;
         }
         directory = new OpenedFile(fd, this, path);
@@ -286,6 +269,19 @@ public sealed unsafe class BeneathRoot : IDisposable
         _disposed = true;
         foreach (var (_, fd) in _chain) close(fd);
         _chain.Clear();
+    }
+
+    /// <summary>
+    /// Why opening <paramref name="name"/> in <paramref name="directoryFd"/> as a directory failed with <paramref name="error"/>:
+    /// nothing is there, or something that is not a directory. Any other failure is thrown.
+    /// </summary>
+    private Block BlockedOpen(int directoryFd, int error, ReadOnlySpan<char> name, string path)
+    {
+        if (error == Errno.ENOENT) return new Block(path, null);
+        // O_NOFOLLOW with O_DIRECTORY reports a symlink as ENOTDIR; ELOOP covers kernels that differ.
+        if (error is Errno.ENOTDIR or ELOOP && StatAt(directoryFd, name, path) is { Kind: not FileKind.Directory } found)
+            return new Block(path, found.Kind);
+        throw new NativeException("openat", HostPath(path), error);
     }
 
     /// <summary>A fresh walk from the root that leaves the current directory alone; the caller closes the descriptor.</summary>
@@ -309,10 +305,7 @@ public sealed unsafe class BeneathRoot : IDisposable
                 string path = directory[..end];
                 try
                 {
-                    FileStatus? found = error is Errno.ENOTDIR or ELOOP ? StatAt(fd, component, path) : null;
-                    if (error == Errno.ENOENT) block = new Block(path, null);
-                    else if (found is { Kind: not FileKind.Directory } blocking) block = new Block(path, blocking.Kind);
-                    else throw new NativeException("openat", HostPath(path), error);
+                    block = BlockedOpen(fd, error, component, path);
                 }
                 finally
                 {
