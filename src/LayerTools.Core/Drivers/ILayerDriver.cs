@@ -27,6 +27,16 @@ public interface ILayerDriver
 
     string MountPath(string id);
 
+    /// <summary>
+    /// Where every regular file the layer itself wrote lies whole, readable without a mount: its tree
+    /// (vfs), or its upper directory (overlay, which copies up whole files). Replaying the tarball the
+    /// layer was made from needs nothing more, so an exact export mounts nothing.
+    /// </summary>
+    string OwnFilesDirectory(string id);
+
+    /// <summary>The layer's whole tree as a plain directory, if the driver keeps one (vfs), so reading it needs no mount; else null.</summary>
+    string? PlainTree(string id);
+
     /// <summary>Key/value facts for Get-LayerStore (backing file system, feature support, ...).</summary>
     IReadOnlyDictionary<string, string> Status();
 

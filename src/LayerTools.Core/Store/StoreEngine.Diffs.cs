@@ -116,28 +116,27 @@ public sealed partial class StoreEngine
     {
         LayerRecord record = Resolve(session.Layers, nameOrId);
         LayerRecord? from = fromNameOrId is null ? ParentOf(session, record) : Resolve(session.Layers, fromNameOrId);
-        return WithTree(session, record, writable: false, tree =>
+        // Both digests in one pass: one counter on each side of the compressor. Disposing the chain
+        // flushes the compressor's trailer into the output but leaves the output itself open.
+        var written = new DigestStream(output, leaveOpen: true);
+        // Uncompressed, the blob is the tar itself, so one digest serves both.
+        DigestStream tar = compression == CompressionKind.None ? written : new DigestStream(Compression.OpenWrite(written, compression));
+        long entries = 0;
+        bool exact;
+        using (tar)
         {
-            // Both digests in one pass: one counter on each side of the compressor. Disposing the chain
-            // flushes the compressor's trailer into the output but leaves the output itself open.
-            var written = new DigestStream(output, leaveOpen: true);
-            // Uncompressed, the blob is the tar itself, so one digest serves both.
-            DigestStream tar = compression == CompressionKind.None ? written : new DigestStream(Compression.OpenWrite(written, compression));
-            long entries = 0;
-            bool exact;
-            using (tar)
-            {
-                exact = from?.Id == record.Parent && TryReplayExact(record, tree, tar, checkExactFirst);
-                if (exact)
-                    entries = record.Entries ?? 0;
-                else if (NativeChangesFromParent(record, from) is { } changes)
-                    entries = WriteChanges(tree, changes, tar);
-                else
-                    entries = WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, TreeComparer.Enumerate(lower, tree), tar));
-            }
-            output.Flush();
-            return DiffOf(record, path, compression, written, tar, entries, exact);
-        });
+            // The original tarball reads only the files the layer wrote itself, which need no mount.
+            exact = from?.Id == record.Parent && TryReplayExact(record, Driver.OwnFilesDirectory(record.Id), tar, checkExactFirst);
+            if (exact)
+                entries = record.Entries ?? 0;
+            else if (NativeChangesFromParent(record, from) is { } changes)
+                entries = WithTree(session, record, writable: false, tree => WriteChanges(tree, changes, tar));
+            else
+                entries = WithTree(session, record, writable: false, tree =>
+                    WithTreeOrEmpty(session, from, writable: false, lower => WriteChanges(tree, TreeComparer.Enumerate(lower, tree), tar)));
+        }
+        output.Flush();
+        return DiffOf(record, path, compression, written, tar, entries, exact);
     });
 
     /// <summary>The changes of a layer against <paramref name="fromNameOrId"/> (default: its parent), in path order.</summary>
@@ -283,12 +282,14 @@ public sealed partial class StoreEngine
         record.Parent is null ? null : session.Layers.Layers.First(l => l.Id == record.Parent);
 
     /// <summary>
-    /// Runs <paramref name="work"/> on the layer's tree: through its mount if it is mounted, else mounted
-    /// for the duration. A null layer is the empty tree (a base layer's "parent").
+    /// Runs <paramref name="work"/> on the layer's tree: the driver's plain tree when only reading it,
+    /// else through its mount if it is mounted, else mounted for the duration. A null layer is the empty
+    /// tree (a base layer's "parent").
     /// </summary>
     private T WithTreeOrEmpty<T>(Session session, LayerRecord? record, bool writable, Func<string?, T> work)
     {
         if (record is null) return work(null);
+        if (!writable && Driver.PlainTree(record.Id) is { } plain) return work(plain);
         if (session.Mounts.Live(record.Id) is { } entry)
         {
             if (writable && entry.ReadOnly)

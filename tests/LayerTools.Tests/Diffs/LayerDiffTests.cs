@@ -251,6 +251,34 @@ public abstract class LayerDiffTests : IDisposable
     }
 
     [Fact]
+    public void An_exact_export_and_the_changes_of_a_layer_mount_nothing()
+    {
+        MakeBase();
+        _engine.Create(new LayerSpec { Names = ["child"], Parent = "base" });
+        ChangeSet.Apply(_engine.Mount("child", readOnly: false).Path);
+        _engine.Unmount("child", force: false);
+        string tarball = _store.Location + "/child.tar";
+        _engine.ExportDiff("child", null, tarball, CompressionKind.None, overwrite: true);
+        IReadOnlyList<LayerChange> changes = _engine.Changes("child", null);
+        Layer copy = _engine.Create(new LayerSpec { Names = ["copy"], Parent = "base" }, tarball);
+
+        // A file where each layer's mount point belongs makes any mount of it fail.
+        foreach (string id in new[] { copy.Id, _engine.Get("base").Id })
+        {
+            string mountPoint = _store.Layout.MountPath(id);
+            if (Directory.Exists(mountPoint)) Directory.Delete(mountPoint);
+            File.WriteAllText(mountPoint, "no mount here");
+        }
+
+        LayerDiff exact = _engine.ExportDiff("copy", null, _store.Location + "/copy.tar", CompressionKind.None, overwrite: true);
+
+        Assert.True(exact.Exact);
+        Assert.Equal(File.ReadAllBytes(tarball), File.ReadAllBytes(_store.Location + "/copy.tar"));
+        Assert.Equal(changes.Select(c => c.ToString()), _engine.Changes("copy", null).Select(c => c.ToString()));
+        Assert.Empty(_store.MountsUnder());
+    }
+
+    [Fact]
     public void Export_refuses_to_overwrite_when_asked_and_names_a_missing_directory()
     {
         MakeBase();

@@ -122,6 +122,11 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
     /// The layer's diff, written as overlayfs would write it through a mount: whiteouts and opaque
     /// directories in its own form, so the layer mounts as the changeset describes.
     /// </summary>
+    public string OwnFilesDirectory(string id) => Path.Combine(LayerDirectory(id), "diff");
+
+    // A diff directory holds whiteouts and overlayfs' own attributes; only a mount shows the tree.
+    public string? PlainTree(string id) => null;
+
     public (string Directory, IUnionLayers Union) ApplyTarget(string id)
     {
         if (!Exists(id))

@@ -57,6 +57,10 @@ public sealed class VfsDriver : ILayerDriver
 
     public string MountPath(string id) => Path.Combine(_home, "mnt", id);
 
+    public string OwnFilesDirectory(string id) => TreePath(id);
+
+    public string? PlainTree(string id) => TreePath(id);
+
     public IReadOnlyDictionary<string, string> Status() => new Dictionary<string, string>
     {
         ["Layers"] = Path.Combine(_home, "dir"),
