@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Tmds.Linux;
@@ -32,6 +33,7 @@ public sealed unsafe class DirectoryHandle : IDisposable
 
     private int _fd;
     private byte[] _name = new byte[256];
+    private string? _encoded;
 
     private DirectoryHandle(string path, int fd)
     {
@@ -89,6 +91,8 @@ public sealed unsafe class DirectoryHandle : IDisposable
         return FileStatus.From(sx);
     }
 
+    // The buffer is written by the kernel before it is read, so clearing it first would be wasted work.
+    [SkipLocalsInit]
     public string ReadLink(string name)
     {
         byte* buffer = stackalloc byte[4096];
@@ -127,13 +131,18 @@ public sealed unsafe class DirectoryHandle : IDisposable
         _fd = -1;
     }
 
-    /// <summary>The name as NUL-terminated UTF-8 in the handle's buffer, valid until its next use.</summary>
+    /// <summary>
+    /// The name as NUL-terminated UTF-8 in the handle's buffer, valid until another name is encoded; the
+    /// calls on one name usually come in a row, so the last name's bytes are kept.
+    /// </summary>
     private byte[] Encode(string name)
     {
+        if (ReferenceEquals(name, _encoded)) return _name;
         if (name.Contains('\0')) throw new ArgumentException($"a name contains a NUL character: '{name.Replace('\0', '?')}'", nameof(name));
         int needed = Encoding.UTF8.GetMaxByteCount(name.Length) + 1;
         if (_name.Length < needed) _name = new byte[needed];
         _name[Encoding.UTF8.GetBytes(name, _name)] = 0;
+        _encoded = name;
         return _name;
     }
 
