@@ -10,7 +10,7 @@ namespace LayerTools.Changes;
 /// would carry and nothing else. Atime and ctime are left out, as merely reading or copying a tree
 /// moves them; the link count is left out, as it belongs to an inode, not to the name being compared.
 /// </summary>
-public static class TreeComparer
+public static partial class TreeComparer
 {
     /// <summary>
     /// The changes from <paramref name="lowerRoot"/> (null for an empty layer) to <paramref name="upperRoot"/>,
@@ -21,8 +21,10 @@ public static class TreeComparer
 
     /// <summary>
     /// The same changes as <see cref="Compare"/>, produced as the walk finds them, so a caller can stream
-    /// them into an archive while holding only the listings of the directories on the current path.
-    /// The roots are checked at once; everything else is read while enumerating.
+    /// them into an archive while holding only the listings of the directories on the current path and of
+    /// a bounded number compared ahead of it on other cores. The roots are checked at once; everything else
+    /// is read while enumerating, and a failure surfaces where the walk reaches it. Dispose the enumerator
+    /// (foreach does) before removing or unmounting the trees: that waits for the comparisons ahead to stop.
     /// </summary>
     public static IEnumerable<LayerChange> Enumerate(string? lowerRoot, string upperRoot)
     {
@@ -50,7 +52,9 @@ public static class TreeComparer
         // directory's whole subtree before its next sibling, which is exactly LayerPathComparer order.
         // An explicit stack, so that deep trees cannot overflow the call stack.
         var pending = new Stack<Level>();
-        pending.Push(new Level("/", CompareChildren(lowerRoot, upperRoot)));
+        using var lookahead = new Lookahead();
+        var root = new DirectoryPair("/", lowerRoot, upperRoot);
+        pending.Push(new Level(root.Path, lookahead.Take(root)));
         while (pending.Count > 0)
         {
             Level level = pending.Peek();
@@ -59,21 +63,23 @@ public static class TreeComparer
                 pending.Pop();
                 continue;
             }
-            string path = level.Path == "/" ? "/" + child.Name : level.Path + "/" + child.Name;
-            if (child.Change is { } change) yield return new LayerChange { Path = path, Kind = change };
-            if (child.UpperDirectory is { } upper) pending.Push(new Level(path, CompareChildren(child.LowerDirectory, upper)));
+            if (child.Change is { } change)
+                yield return new LayerChange { Path = child.Directory?.Path ?? ChildPath(level.Path, child.Name), Kind = change };
+            if (child.Directory is { } directory) pending.Push(new Level(directory.Path, lookahead.Take(directory)));
         }
     }
+
+    private static string ChildPath(string path, string name) => path == "/" ? "/" + name : path + "/" + name;
 
     /// <summary>
     /// The children of one directory that the walk reports or enters, in order. Both sides are read in one
     /// go through open handles, which are closed again before the walk goes deeper, so a deep tree holds
     /// no descriptors; children that neither changed nor are directories are not kept.
     /// </summary>
-    private static List<Child> CompareChildren(string? lowerDirectory, string upperDirectory)
+    private static List<Child> CompareChildren(DirectoryPair pair)
     {
-        using DirectoryHandle upper = DirectoryHandle.Open(upperDirectory);
-        using DirectoryHandle? lower = lowerDirectory is null ? null : DirectoryHandle.Open(lowerDirectory);
+        using DirectoryHandle upper = DirectoryHandle.Open(pair.Upper);
+        using DirectoryHandle? lower = pair.Lower is null ? null : DirectoryHandle.Open(pair.Lower);
         List<string> upperNames = SortedNames(upper);
         List<string> lowerNames = lower is null ? [] : SortedNames(lower);
         var children = new List<Child>();
@@ -86,16 +92,16 @@ public static class TreeComparer
             if (order < 0)
             {
                 // Only the topmost deleted path: removing it removes everything below it.
-                children.Add(new Child(lowerNames[nextLower++], ChangeKind.Deleted, null, null));
+                children.Add(new Child(lowerNames[nextLower++], ChangeKind.Deleted, null));
                 continue;
             }
 
             string name = upperNames[nextUpper++];
             FileStatus upperStatus = upper.Lstat(name);
-            string? upperChild = upperStatus.Kind == FileKind.Directory ? upper.PathOf(name) : null;
+            bool directory = upperStatus.Kind == FileKind.Directory;
             if (order > 0)
             {
-                children.Add(new Child(name, ChangeKind.Added, null, upperChild));
+                children.Add(new Child(name, ChangeKind.Added, directory ? new DirectoryPair(ChildPath(pair.Path, name), null, upper.PathOf(name)) : null));
                 continue;
             }
 
@@ -106,9 +112,13 @@ public static class TreeComparer
             // removes the old entry (a directory with everything in it) before writing the new one. So
             // the children of a directory that became something else need no Deleted entries, and a
             // directory that replaced something else starts empty, every child of it being Added.
-            string? lowerChild = upperChild is not null && lowerStatus.Kind == FileKind.Directory ? lower.PathOf(name) : null;
-            if (change is not null || upperChild is not null)
-                children.Add(new Child(name, change, lowerChild, upperChild));
+            if (directory)
+            {
+                string? lowerChild = lowerStatus.Kind == FileKind.Directory ? lower.PathOf(name) : null;
+                children.Add(new Child(name, change, new DirectoryPair(ChildPath(pair.Path, name), lowerChild, upper.PathOf(name))));
+            }
+            else if (change is not null)
+                children.Add(new Child(name, change, null));
         }
         return children;
     }
@@ -188,11 +198,8 @@ public static class TreeComparer
         names[0] = LayerPathComparer.OpaqueMarker;
     }
 
-    /// <summary>
-    /// A child the walk reports (<paramref name="Change"/>) or enters: a directory of the upper tree, with the
-    /// lower tree's directory at the same path, or null when there is none and every child is Added.
-    /// </summary>
-    private readonly record struct Child(string Name, ChangeKind? Change, string? LowerDirectory, string? UpperDirectory);
+    /// <summary>A child the walk reports (<paramref name="Change"/>), enters (<paramref name="Directory"/>), or both.</summary>
+    private readonly record struct Child(string Name, ChangeKind? Change, DirectoryPair? Directory);
 
     /// <summary>One directory being walked: the children <see cref="CompareChildren"/> kept, one at a time.</summary>
     private sealed class Level(string path, List<Child> children)
