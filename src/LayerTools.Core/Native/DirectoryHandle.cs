@@ -21,11 +21,12 @@ public sealed unsafe class DirectoryHandle : IDisposable
     private const int DirentLengthOffset = 16;
     private const int DirentNameOffset = 19;
 
-    private static readonly nint Getdents64Call = RuntimeInformation.ProcessArchitecture switch
+    // getdents64 where its number is known; elsewhere the names are listed by path, as .NET lists them.
+    private static readonly nint? Getdents64Call = RuntimeInformation.ProcessArchitecture switch
     {
         Architecture.X64 or Architecture.Arm => 217,
         Architecture.Arm64 => 61,
-        var other => throw new PlatformNotSupportedException($"getdents64 has no known syscall number on {other}"),
+        _ => null,
     };
 
     // Set once a kernel (or a seccomp filter) refuses listxattrat; path-based llistxattr answers the same question.
@@ -56,6 +57,7 @@ public sealed unsafe class DirectoryHandle : IDisposable
     /// <summary>Every name in the directory but "." and "..", in the order the file system lists them.</summary>
     public List<string> Names()
     {
+        if (Getdents64Call is not { } call) return [.. DirectoryListing.Names(Path)];
         var names = new List<string>();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(32 * 1024);
         try
@@ -64,7 +66,7 @@ public sealed unsafe class DirectoryHandle : IDisposable
             {
                 while (true)
                 {
-                    nint n = syscall(Getdents64Call, _fd, (nint)b, buffer.Length);
+                    nint n = syscall(call, _fd, (nint)b, buffer.Length);
                     if (n < 0) throw new NativeException("getdents64", Path, Marshal.GetLastPInvokeError());
                     if (n == 0) return names;
                     for (nint offset = 0; offset < n; offset += *(ushort*)(b + offset + DirentLengthOffset))
