@@ -294,15 +294,23 @@ public sealed class TreeComparerTests
             Tmds.Linux.LibC.close(fd);
         }
 
-        var seen = new List<string>();
-        var failure = Assert.Throws<NativeException>(() =>
+        try
         {
-            foreach (LayerChange change in TreeComparer.Enumerate(parent, child)) seen.Add(change.ToString());
-        });
+            var seen = new List<string>();
+            var failure = Assert.Throws<NativeException>(() =>
+            {
+                foreach (LayerChange change in TreeComparer.Enumerate(parent, child)) seen.Add(change.ToString());
+            });
 
-        Assert.Equal("statx", failure.Call);
-        Assert.Equal(Path.Join(child, "d050", "bad-\uFFFD"), failure.Path);
-        Assert.Equal(Enumerable.Range(0, 50).Select(i => $"Modified /d{i:D3}/file"), seen.Where(c => c != "Modified /d050"));
+            Assert.Equal("statx", failure.Call);
+            Assert.Equal(Path.Join(child, "d050", "bad-\uFFFD"), failure.Path);
+            Assert.Equal(Enumerable.Range(0, 50).Select(i => $"Modified /d{i:D3}/file"), seen.Where(c => c != "Modified /d050"));
+        }
+        finally
+        {
+            // Nor could the temporary directory's cleanup remove it by name.
+            fixed (byte* p = bad) Tmds.Linux.LibC.unlink(p);
+        }
     }
 
     [Fact]
