@@ -1,3 +1,4 @@
+using System.Text;
 using LayerTools.Changes;
 using LayerTools.Drivers.Vfs;
 using LayerTools.Native;
@@ -187,6 +188,132 @@ public sealed class TreeComparerTests
     }
 
     [Fact]
+    public void Xattrs_are_compared_when_one_side_has_none_and_when_both_have_many()
+    {
+        using var temp = new TempDirectory();
+        string parent = temp.Combine("parent");
+        string child = temp.Combine("child");
+        Fs.Mkdir(parent, Octal("755"));
+        // Long names: the list of names alone takes kilobytes, more than a small buffer would hold.
+        string[] names = [.. Enumerable.Range(0, 14).Select(i => $"user.{i:D2}-" + new string('n', 190))];
+        foreach (string name in new[] { "cleared", "many", "many-one-changed", "none" })
+            File.WriteAllText(Path.Join(parent, name), "");
+        Xattrs.Set(Path.Join(parent, "cleared"), "user.only", [1]);
+        foreach (string file in new[] { "many", "many-one-changed" })
+        {
+            foreach (string name in names) Xattrs.Set(Path.Join(parent, file), name, [(byte)name[5], 7]);
+        }
+        TreeCopy.Copy(parent, child, progress: null);
+
+        Xattrs.Remove(Path.Join(child, "cleared"), "user.only");
+        Xattrs.Set(Path.Join(child, "many-one-changed"), names[^1], [(byte)names[^1][5], 8]);
+
+        Assert.Equal(
+            ["Modified /cleared", "Modified /many-one-changed"],
+            TreeComparer.Compare(parent, child).Select(c => c.ToString()));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Random_trees_give_what_comparing_their_snapshots_gives(int seed)
+    {
+        using var temp = new TempDirectory();
+        string parent = temp.Combine("parent");
+        string child = temp.Combine("child");
+        var random = new Random(seed);
+        BuildRandomTree(parent, random);
+        TreeCopy.Copy(parent, child, progress: null);
+        ChangeRandomly(child, random);
+        TreeSnapshot before = TreeSnapshot.Take(parent);
+        TreeSnapshot after = TreeSnapshot.Take(child);
+
+        Assert.Equal(ReferenceChanges(before, after), TreeComparer.Compare(parent, child).Select(c => c.ToString()));
+        Assert.Equal(ReferenceChanges(after, before), TreeComparer.Compare(child, parent).Select(c => c.ToString()));
+        Assert.Equal(
+            after.Entries.Keys.Order(LayerPathComparer.Instance).Select(p => $"Added {p}"),
+            TreeComparer.Compare(null, child).Select(c => c.ToString()));
+    }
+
+    [Fact]
+    public void A_walk_stopped_early_lets_go_of_the_trees_at_once()
+    {
+        using var temp = new TempDirectory();
+        // On a ramfs, so that thousands of files are quick to make.
+        using var ramfs = new RamfsMount(temp.Combine("ramfs"));
+        string tree = Path.Join(ramfs.Path, "tree");
+        string mount = temp.Combine("mount");
+        Fs.Mkdir(tree, Octal("755"));
+        for (int d = 0; d < 60; d++)
+        {
+            string directory = Path.Join(tree, $"d{d:D2}");
+            Fs.Mkdir(directory, Octal("755"));
+            for (int f = 0; f < 150; f++) File.WriteAllText(Path.Join(directory, $"f{f:D3}"), "");
+        }
+        Fs.Mkdir(mount, Octal("755"));
+        IReadOnlyList<LayerChange> all = TreeComparer.Compare(null, tree);
+
+        // Directories being compared ahead of the walk must not keep the tree busy once the walk is disposed.
+        for (int i = 0; i < 10; i++)
+        {
+            int taken = 10 + i * 300;
+            Mounts.Bind(tree, mount, readOnly: true);
+            try
+            {
+                List<LayerChange> first = TreeComparer.Enumerate(null, mount).Take(taken).ToList();
+                Mounts.Unmount(mount, lazy: false);
+                Assert.Equal(all.Take(taken).Select(c => c.ToString()), first.Select(c => c.ToString()));
+            }
+            finally
+            {
+                if (Mounts.IsMountPoint(mount)) Mounts.Unmount(mount, lazy: true);
+            }
+        }
+    }
+
+    [Fact]
+    public unsafe void A_failure_deep_in_the_tree_comes_after_the_changes_before_it()
+    {
+        using var temp = new TempDirectory();
+        string parent = temp.Combine("parent");
+        string child = temp.Combine("child");
+        Fs.Mkdir(parent, Octal("755"));
+        for (int i = 0; i < 100; i++)
+        {
+            Fs.Mkdir(Path.Join(parent, $"d{i:D3}"), Octal("755"));
+            File.WriteAllText(Path.Join(parent, $"d{i:D3}", "file"), "");
+        }
+        TreeCopy.Copy(parent, child, progress: null);
+        for (int i = 0; i < 100; i++) Fs.Chmod(Path.Join(child, $"d{i:D3}", "file"), Octal("600"));
+        // A name that is not UTF-8 cannot be named by a string path, so looking it up fails.
+        byte[] bad = [.. Encoding.UTF8.GetBytes(Path.Join(child, "d050", "bad-")), 0xFF, 0];
+        fixed (byte* p = bad)
+        {
+            int fd = Tmds.Linux.LibC.open(p, Tmds.Linux.LibC.O_CREAT | Tmds.Linux.LibC.O_WRONLY, 0x1A4);
+            Assert.True(fd >= 0);
+            Tmds.Linux.LibC.close(fd);
+        }
+
+        try
+        {
+            var seen = new List<string>();
+            var failure = Assert.Throws<NativeException>(() =>
+            {
+                foreach (LayerChange change in TreeComparer.Enumerate(parent, child)) seen.Add(change.ToString());
+            });
+
+            Assert.Equal("statx", failure.Call);
+            Assert.Equal(Path.Join(child, "d050", "bad-\uFFFD"), failure.Path);
+            Assert.Equal(Enumerable.Range(0, 50).Select(i => $"Modified /d{i:D3}/file"), seen.Where(c => c != "Modified /d050"));
+        }
+        finally
+        {
+            // Nor could the temporary directory's cleanup remove it by name.
+            fixed (byte* p = bad) Tmds.Linux.LibC.unlink(p);
+        }
+    }
+
+    [Fact]
     public void Against_an_empty_lower_tree_everything_is_added_root_first()
     {
         using var temp = new TempDirectory();
@@ -275,6 +402,101 @@ public sealed class TreeComparerTests
         FixtureTree.Build(parent, NetBindServiceCapability());
         TreeCopy.Copy(parent, child, progress: null);
         return (parent, child);
+    }
+
+    /// <summary>
+    /// A tree of about a hundred directories and a thousand entries of every common kind, named to sort in
+    /// each way LayerPathComparer cares about: punctuation, case, the opaque marker, non-ASCII, and a name
+    /// outside the BMP, which sorts before U+FF5E in UTF-16 though after it in UTF-8.
+    /// </summary>
+    private static void BuildRandomTree(string root, Random random)
+    {
+        string[] names = ["a", "a b", "a-b", "a.b", "a0", "A", "ab", "b", ".hidden", LayerPathComparer.OpaqueMarker, "é", "\U0001D11E", "\uFF5E"];
+        Fs.Mkdir(root, Octal("755"));
+        var pending = new Stack<(string Path, int Depth)>();
+        pending.Push((root, 0));
+        while (pending.Count > 0)
+        {
+            var (directory, depth) = pending.Pop();
+            foreach (string name in names)
+            {
+                string path = Path.Join(directory, name);
+                double pick = random.NextDouble();
+                if (pick < 0.3 && depth < 3)
+                {
+                    Fs.Mkdir(path, Octal("755"));
+                    pending.Push((path, depth + 1));
+                }
+                else if (pick < 0.75)
+                {
+                    File.WriteAllText(path, new string('x', random.Next(20)));
+                    if (random.Next(10) == 0) Xattrs.Set(path, "user.tag", [(byte)random.Next(3)]);
+                }
+                else if (pick < 0.85)
+                {
+                    Fs.Symlink(random.Next(2) == 0 ? "target-a" : "target-b", path);
+                }
+            }
+        }
+    }
+
+    /// <summary>Changes a few percent of a tree's entries in every way a layer can: content, mode, xattrs, link targets, type, presence.</summary>
+    private static void ChangeRandomly(string root, Random random)
+    {
+        // Deepest first, so no change removes a path still to be visited.
+        foreach (string path in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Reverse().ToList())
+        {
+            FileStatus status = Fs.Lstat(path);
+            int pick = random.Next(100);
+            switch (status.Kind)
+            {
+                case FileKind.Regular when pick < 4: File.AppendAllText(path, "more"); break;
+                case FileKind.Regular when pick < 7: Fs.Chmod(path, Octal("600")); break;
+                case FileKind.Regular when pick < 10: Xattrs.Set(path, "user.tag", [9]); break;
+                case FileKind.Regular when pick < 12 && Xattrs.Get(path, "user.tag") is not null: Xattrs.Remove(path, "user.tag"); break;
+                case FileKind.Regular when pick < 15: File.Delete(path); break;
+                case FileKind.Regular when pick < 17:
+                    File.Delete(path);
+                    Fs.Mkdir(path, Octal("755"));
+                    File.WriteAllText(Path.Join(path, "inside"), "");
+                    break;
+                case FileKind.Symlink when pick < 5:
+                    Fs.Unlink(path);
+                    Fs.Symlink("target-c", path);
+                    break;
+                case FileKind.Directory when pick < 3: Directory.Delete(path, recursive: true); break;
+                case FileKind.Directory when pick < 5:
+                    Directory.Delete(path, recursive: true);
+                    File.WriteAllText(path, "was a directory");
+                    break;
+                case FileKind.Directory when pick < 8: File.WriteAllText(Path.Join(path, "new"), ""); break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// TreeComparer's rules applied to two snapshots rather than by a walk: a path of the upper tree is Added
+    /// unless the lower tree has it, else Modified if a compared field differs; a path only the lower tree has
+    /// is Deleted where its parent is a directory in both, so of a removed subtree only the top.
+    /// </summary>
+    private static List<string> ReferenceChanges(TreeSnapshot lower, TreeSnapshot upper)
+    {
+        static object Compared(TreeSnapshot.Entry e) =>
+            (e.Kind, e.Permissions, e.Uid, e.Gid, e.Mtime, e.Kind == FileKind.Directory ? null : e.Size, e.LinkTarget, e.RdevMajor, e.RdevMinor, e.Xattrs);
+        static string ParentOf(string path) => path.LastIndexOf('/') is var slash && slash == 0 ? "/" : path[..slash];
+
+        var changes = new List<(string Path, ChangeKind Kind)>();
+        foreach (var (path, entry) in upper.Entries)
+        {
+            if (!lower.Entries.TryGetValue(path, out TreeSnapshot.Entry? before)) changes.Add((path, ChangeKind.Added));
+            else if (!Compared(before).Equals(Compared(entry))) changes.Add((path, ChangeKind.Modified));
+        }
+        foreach (string path in lower.Entries.Keys)
+        {
+            if (!upper.Entries.ContainsKey(path) && upper.Entries.GetValueOrDefault(ParentOf(path))?.Kind == FileKind.Directory)
+                changes.Add((path, ChangeKind.Deleted));
+        }
+        return [.. changes.OrderBy(c => c.Path, LayerPathComparer.Instance).Select(c => $"{c.Kind} {c.Path}")];
     }
 
     private sealed class ChangeEquality : IEqualityComparer<LayerChange>
