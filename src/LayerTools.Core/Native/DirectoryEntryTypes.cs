@@ -13,13 +13,8 @@ public static unsafe class DirectoryEntryTypes
     /// <summary>True if every entry of <paramref name="directory"/> comes back from getdents64 with a known type.</summary>
     public static bool AreReported(string directory)
     {
-        nint call = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => 217,
-            Architecture.Arm64 => 61,
-            Architecture.Arm => 217,
-            var other => throw new PlatformNotSupportedException($"getdents64 has no known syscall number on {other}"),
-        };
+        nint call = DirectoryHandle.Getdents64Call
+            ?? throw new PlatformNotSupportedException($"getdents64 has no known syscall number on {RuntimeInformation.ProcessArchitecture}");
         int fd = Fs.Open(directory, Tmds.Linux.LibC.O_RDONLY | Tmds.Linux.LibC.O_DIRECTORY);
         try
         {

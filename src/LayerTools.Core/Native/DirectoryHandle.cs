@@ -21,8 +21,8 @@ public sealed unsafe class DirectoryHandle : IDisposable
     private const int DirentLengthOffset = 16;
     private const int DirentNameOffset = 19;
 
-    // getdents64 where its number is known; elsewhere the names are listed by path, as .NET lists them.
-    private static readonly nint? Getdents64Call = RuntimeInformation.ProcessArchitecture switch
+    /// <summary>getdents64's number where it is known; elsewhere the names are listed by path, as .NET lists them.</summary>
+    internal static readonly nint? Getdents64Call = RuntimeInformation.ProcessArchitecture switch
     {
         Architecture.X64 or Architecture.Arm => 217,
         Architecture.Arm64 => 61,
