@@ -287,8 +287,9 @@ public sealed unsafe class BeneathRoot : IDisposable
     /// <summary>A fresh walk from the root that leaves the current directory alone; the caller closes the descriptor.</summary>
     private bool TryWalk(string directory, out int fd, out Block block)
     {
-        fd = dup(_chain[0].Fd);
-        if (fd < 0) throw new NativeException("dup", Root, errno);
+        // Close-on-exec like every other descriptor here, so a process started meanwhile inherits none.
+        fd = fcntl(_chain[0].Fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) throw new NativeException("fcntl(F_DUPFD_CLOEXEC)", Root, errno);
         block = default;
         int start = 0;
         while (start < directory.Length)
