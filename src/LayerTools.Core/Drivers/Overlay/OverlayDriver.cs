@@ -55,10 +55,10 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
         }
 
         Fs.Mkdir(layer, 0x1ED /* 0755 */);
-        string diff = Path.Combine(layer, "diff");
+        string diff = OwnFilesDirectory(id);
         Fs.Mkdir(diff, 0x1ED /* 0755 */);
         // The top of a merged view is the upper directory's root, so a child's diff starts as its parent's root looked.
-        if (parentId is not null) CopyRootAttributes(Path.Combine(LayerDirectory(parentId), "diff"), diff);
+        if (parentId is not null) CopyRootAttributes(OwnFilesDirectory(parentId), diff);
         Fs.Mkdir(Path.Combine(layer, "work"), 0x1C0 /* 0700 */);
         Fs.Mkdir(Path.Combine(layer, "merged"), 0x1ED /* 0755 */);
         File.WriteAllText(Path.Combine(layer, "lower"), string.Join(':', lowers));
@@ -96,7 +96,7 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
         if (lowers.Count < (readOnly ? 2 : 1)) lowers.Add(Path.Combine(_home, EmptyDirectory));
         var mount = readOnly
             ? new OverlayMount(lowers, null, null)
-            : new OverlayMount(lowers, Path.Combine(layer, "diff"), Path.Combine(layer, "work"));
+            : new OverlayMount(lowers, OwnFilesDirectory(id), Path.Combine(layer, "work"));
         string merged = MountPath(id);
         mount.MountAt(merged, readOnly);
         return merged;
@@ -115,7 +115,7 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
     {
         if (!Exists(id))
             throw new DirectoryNotFoundException($"Layer {id} has no overlay directory under '{_home}'.");
-        return OverlayChanges.Enumerate(Path.Combine(LayerDirectory(id), "diff"), ReadLowers(id).Select(LowerDiff).ToList());
+        return OverlayChanges.Enumerate(OwnFilesDirectory(id), ReadLowers(id).Select(LowerDiff).ToList());
     }
 
     /// <summary>
@@ -131,7 +131,7 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
     {
         if (!Exists(id))
             throw new DirectoryNotFoundException($"Layer {id} has no overlay directory under '{_home}'.");
-        string diff = Path.Combine(LayerDirectory(id), "diff");
+        string diff = OwnFilesDirectory(id);
         return (diff, new OverlayUnion(diff, ReadLowers(id).Select(LowerDiff).ToList()));
     }
 
