@@ -19,10 +19,11 @@ public sealed unsafe class DirectoryHandle : IDisposable
     private const nint ListXattrAtCall = 465;
     // dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), then the name; the same on every architecture.
     private const int DirentLengthOffset = 16;
+    private const int DirentTypeOffset = 18;
     private const int DirentNameOffset = 19;
 
-    /// <summary>getdents64's number where it is known; elsewhere the names are listed by path, as .NET lists them.</summary>
-    internal static readonly nint? Getdents64Call = RuntimeInformation.ProcessArchitecture switch
+    // getdents64's number where it is known; elsewhere the names are listed by path, as .NET lists them.
+    private static readonly nint? Getdents64Call = RuntimeInformation.ProcessArchitecture switch
     {
         Architecture.X64 or Architecture.Arm => 217,
         Architecture.Arm64 => 61,
@@ -57,8 +58,24 @@ public sealed unsafe class DirectoryHandle : IDisposable
     /// <summary>Every name in the directory but "." and "..", in the order the file system lists them.</summary>
     public List<string> Names()
     {
-        if (Getdents64Call is not { } call) return [.. DirectoryListing.Names(Path)];
+        if (Getdents64Call is null) return [.. DirectoryListing.Names(Path)];
         var names = new List<string>();
+        VisitEntries(_fd, Path, (name, _) =>
+        {
+            if (!name.SequenceEqual("."u8) && !name.SequenceEqual(".."u8)) names.Add(Encoding.UTF8.GetString(name));
+            return true;
+        });
+        return names;
+    }
+
+    /// <summary>Sees one directory entry: its name and its d_type; false stops the listing.</summary>
+    internal delegate bool EntryVisitor(ReadOnlySpan<byte> name, byte type);
+
+    /// <summary>Lists the directory open as <paramref name="fd"/> with getdents64, "." and ".." included, until <paramref name="visit"/> says stop.</summary>
+    internal static void VisitEntries(int fd, string path, EntryVisitor visit)
+    {
+        nint call = Getdents64Call
+            ?? throw new PlatformNotSupportedException($"getdents64 has no known syscall number on {RuntimeInformation.ProcessArchitecture}");
         byte[] buffer = ArrayPool<byte>.Shared.Rent(32 * 1024);
         try
         {
@@ -66,13 +83,13 @@ public sealed unsafe class DirectoryHandle : IDisposable
             {
                 while (true)
                 {
-                    nint n = syscall(call, _fd, (nint)b, buffer.Length);
-                    if (n < 0) throw new NativeException("getdents64", Path, Marshal.GetLastPInvokeError());
-                    if (n == 0) return names;
+                    nint n = syscall(call, fd, (nint)b, buffer.Length);
+                    if (n < 0) throw new NativeException("getdents64", path, Marshal.GetLastPInvokeError());
+                    if (n == 0) return;
                     for (nint offset = 0; offset < n; offset += *(ushort*)(b + offset + DirentLengthOffset))
                     {
                         var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(b + offset + DirentNameOffset);
-                        if (!name.SequenceEqual("."u8) && !name.SequenceEqual(".."u8)) names.Add(Encoding.UTF8.GetString(name));
+                        if (!visit(name, b[offset + DirentTypeOffset])) return;
                     }
                 }
             }
