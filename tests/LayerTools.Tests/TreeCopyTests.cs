@@ -150,6 +150,63 @@ public sealed class TreeCopyTests
     }
 
     [Fact]
+    public void Copy_into_a_setgid_directory_keeps_owners_groups_and_modes_the_umask_would_strip()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        string shared = temp.Combine("shared");
+        string target = Path.Join(shared, "target");
+        Fs.Mkdir(source, Octal("755"));
+        Fs.Mkdir(Path.Join(source, "dir"), Octal("755"));
+        (string Name, string Mode, uint Uid, uint Gid)[] files =
+            [("open", "777", 0, 0), ("group-writable", "664", 0, 0), ("none", "000", 0, 0), ("other", "640", 1234, 5678), ("dir/deep", "777", 0, 0)];
+        foreach (var (name, mode, uid, gid) in files)
+        {
+            File.WriteAllText(Path.Join(source, name), name);
+            Fs.Lchown(Path.Join(source, name), uid, gid);
+            Fs.Chmod(Path.Join(source, name), Octal(mode));
+        }
+        // New nodes in a setgid directory take its group, and new directories its setgid bit.
+        Fs.Mkdir(shared, Octal("755"));
+        Fs.Lchown(shared, 0, 4321);
+        Fs.Chmod(shared, Octal("2775"));
+
+        TreeCopy.Copy(source, target, progress: null);
+
+        Assert.Empty(TreeSnapshot.Take(target).DifferencesFrom(TreeSnapshot.Take(source)));
+        foreach (var (name, mode, uid, gid) in files)
+        {
+            FileStatus copied = Fs.Lstat(Path.Join(target, name));
+            Assert.Equal((Octal(mode), uid, gid), (copied.Permissions, copied.Uid, copied.Gid));
+        }
+        FileStatus root = Fs.Lstat(target);
+        Assert.Equal((Octal("755"), 0u, 0u), (root.Permissions, root.Uid, root.Gid));
+    }
+
+    [Fact]
+    public void A_file_that_cannot_be_copied_fails_the_copy_with_its_own_error()
+    {
+        using var temp = new TempDirectory();
+        string source = temp.Combine("source");
+        for (int d = 0; d < 20; d++)
+        {
+            string directory = Path.Join(source, $"dir{d:D2}");
+            Directory.CreateDirectory(directory);
+            for (int f = 0; f < 20; f++) File.WriteAllText(Path.Join(directory, $"file{f:D2}"), "content");
+        }
+        string labelled = Path.Join(source, "dir07", "file13");
+        Xattrs.Set(labelled, "user.label", [1]);
+        // ramfs keeps no extended attributes, so setting the label on the copy fails, on some worker thread.
+        using var ramfs = new RamfsMount(temp.Combine("ramfs"));
+        string target = Path.Join(ramfs.Path, "target");
+
+        var error = Assert.Throws<NativeException>(() => TreeCopy.Copy(source, target, progress: null));
+
+        Assert.Equal(Errno.EOPNOTSUPP, error.Errno);
+        Assert.Equal(Path.Join(target, "dir07", "file13") + " [user.label]", error.Path);
+    }
+
+    [Fact]
     public void Copy_refuses_a_target_that_exists()
     {
         using var temp = new TempDirectory();

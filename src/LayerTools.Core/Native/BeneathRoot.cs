@@ -102,11 +102,17 @@ public sealed unsafe class BeneathRoot : IDisposable
         StatAt(CurrentFd, "", CurrentPath, AT_EMPTY_PATH) ?? throw new NativeException("statx", HostPath(CurrentPath), Errno.ENOENT);
 
     /// <summary>Creates a new, empty regular file (mode 0600) for writing; false if the name is taken.</summary>
-    public bool TryCreateFile(string name, out OpenedFile file)
+    public bool TryCreateFile(string name, out OpenedFile file) => TryCreateFile(name, OwnerOnly, out file);
+
+    /// <summary>
+    /// Creates a new, empty regular file for writing, asking for <see cref="OpenedFile.CreationPermissions"/>
+    /// of the mode it will have (the umask and the directory still have their say); false if the name is taken.
+    /// </summary>
+    public bool TryCreateFile(string name, uint permissions, out OpenedFile file)
     {
         int fd;
         fixed (byte* n = Encode(name, ref _name))
-            fd = openat(CurrentFd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, OwnerOnly);
+            fd = openat(CurrentFd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (ushort)OpenedFile.CreationPermissions(permissions));
         if (fd < 0)
         {
             int error = errno;
@@ -491,6 +497,7 @@ public sealed unsafe class BeneathRoot : IDisposable
     /// </summary>
     public sealed class OpenedFile : IDisposable
     {
+        private static readonly byte[] EmptyPath = [0];
         private readonly int _fd;
         private readonly BeneathRoot _tree;
         private readonly string _path;
@@ -522,10 +529,38 @@ public sealed unsafe class BeneathRoot : IDisposable
             }
         }
 
+        /// <summary>Copies <paramref name="size"/> bytes of the file open as <paramref name="source"/>, as <see cref="Fs.CopyContent"/> does.</summary>
+        public void CopyContentFrom(int source, long size, bool sparse, ref bool clone) =>
+            Fs.CopyContent(source, _fd, size, sparse, ref clone, _tree.HostPath(_path));
+
         /// <summary>Sets the file's length; growing it leaves a hole.</summary>
         public void SetLength(long length)
         {
             if (ftruncate(_fd, length) < 0) throw Failed("ftruncate", errno);
+        }
+
+        /// <summary>
+        /// What to create a file with that will get <paramref name="permissions"/>: the permissions themselves,
+        /// or 0600 when they have setuid, setgid or sticky bits, which only a chmod after the chown may set.
+        /// </summary>
+        public static uint CreationPermissions(uint permissions) =>
+            (permissions & FileStatus.PermissionMask & ~0x1FFu) == 0 ? permissions & 0x1FF : OwnerOnly;
+
+        /// <summary>
+        /// Gives a file made by <see cref="TryCreateFile(string, uint, out OpenedFile)"/> its owner and
+        /// permissions, changing only what its creation did not already get right: each chown or chmod is an
+        /// inode update in the journal, while the check is one statx.
+        /// </summary>
+        public void SetOwnerAndPermissions(uint uid, uint gid, uint permissions)
+        {
+            statx sx;
+            fixed (byte* empty = EmptyPath)
+            {
+                if (statx(_fd, empty, AT_EMPTY_PATH, STATX_UID | STATX_GID | STATX_MODE, &sx) < 0) throw Failed("statx", errno);
+            }
+            if (sx.stx_uid != uid || sx.stx_gid != gid) SetOwner(uid, gid);
+            // chown clears only setuid and setgid, which creation never sets, so the mode is as statx saw it.
+            if ((sx.stx_mode & FileStatus.PermissionMask) != (permissions & FileStatus.PermissionMask)) SetPermissions(permissions);
         }
 
         public void SetOwner(uint uid, uint gid)

@@ -110,6 +110,16 @@ public sealed unsafe class DirectoryHandle : IDisposable
         return FileStatus.From(sx);
     }
 
+    /// <summary>Opens a file in the directory to read it, without updating its atime where the kernel permits that; the caller closes it with <see cref="Fs.Close"/>.</summary>
+    public int OpenForReading(string name)
+    {
+        int fd;
+        fixed (byte* n = Encode(name))
+            fd = Fs.OpenForReadingAt(_fd, n);
+        if (fd < 0) throw new NativeException("open", PathOf(name), errno);
+        return fd;
+    }
+
     // The buffer is written by the kernel before it is read, so clearing it first would be wasted work.
     [SkipLocalsInit]
     public string ReadLink(string name)

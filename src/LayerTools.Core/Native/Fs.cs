@@ -136,13 +136,18 @@ public static unsafe class Fs
     {
         int fd;
         fixed (byte* p = Utf8(path))
-        {
-            fd = openat(AT_FDCWD, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME, 0);
-            // O_NOATIME is refused (EPERM) on files the caller does not own unless it has CAP_FOWNER.
-            if (fd < 0 && errno == Errno.EPERM)
-                fd = openat(AT_FDCWD, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
-        }
+            fd = OpenForReadingAt(AT_FDCWD, p);
         if (fd < 0) throw new NativeException("open", path, errno);
+        return fd;
+    }
+
+    /// <summary>openat for reading with O_NOATIME where permitted; a negative result leaves errno set.</summary>
+    internal static int OpenForReadingAt(int directoryFd, byte* name)
+    {
+        int fd = openat(directoryFd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME, 0);
+        // O_NOATIME is refused (EPERM) on files the caller does not own unless it has CAP_FOWNER.
+        if (fd < 0 && errno == Errno.EPERM)
+            fd = openat(directoryFd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
         return fd;
     }
 

@@ -10,11 +10,16 @@ namespace LayerTools.Drivers.Vfs;
 /// hardlink groups, owners, special mode bits, extended attributes (file capabilities included) and
 /// nanosecond times. The copy is what the vfs driver hands a child layer in place of an overlay.
 /// </summary>
+/// <remarks>
+/// Both trees are worked on through open directories, so each call resolves one name rather than a
+/// path from the root: on a root file system's deep trees the path walks were a large share of the
+/// kernel's work.
+/// </remarks>
 public static class TreeCopy
 {
     private const string Activity = "Copying layer";
     private const int ProgressEvery = 100;
-    // Every entry starts out 0700 and gets its real mode after chown, which would clear special bits.
+    // Every directory starts out 0700 and gets its real mode after chown, which would clear special bits.
     private const uint OwnerOnly = 0x1C0;
 
     /// <summary>Copies the directory <paramref name="source"/> to <paramref name="target"/>, which must not exist yet.</summary>
@@ -28,9 +33,21 @@ public static class TreeCopy
         copy.Run(rootStatus);
     }
 
+    /// <summary>A directory of the source tree and the non-directories to copy into its copy.</summary>
+    private sealed record SourceDirectory(string Relative, FileStatus Status)
+    {
+        public List<(string Name, FileStatus Status)> Files { get; } = [];
+    }
+
     private sealed class Copier(string source, string target, Action<WorkProgress>? progress)
     {
         private static readonly TimeSpan ProgressPoll = TimeSpan.FromMilliseconds(10);
+        // What a new node is owned by: the copy's creator, as no directory of the copy is setgid until the end.
+        private readonly (uint Uid, uint Gid) _creator = (LibC.geteuid(), LibC.getegid());
+        // Directories whose files are ready to copy, from the walk to the workers.
+        private readonly BlockingCollection<SourceDirectory> _listed = new();
+        private readonly CancellationTokenSource _stop = new();
+        private ExceptionDispatchInfo? _failure;
         private long _done;
         private string _lastCopied = "";
         // Cleared at the first file the target file system cannot reflink.
@@ -38,134 +55,177 @@ public static class TreeCopy
 
         public void Run(FileStatus rootStatus)
         {
-            // Directories first, level by level, so that every file's directory exists when the files are
-            // copied in parallel; their own owner, mode, attributes and times come last, deepest first,
-            // since creating children would move their mtime and a read-only or setgid mode would get in
-            // the way of (or leak into) the children.
-            var directories = new List<(string Relative, FileStatus Status)> { ("", rootStatus) };
-            var files = new List<(string Relative, FileStatus Status)>();
-            Fs.Mkdir(target, OwnerOnly);
-            for (int i = 0; i < directories.Count; i++)
-            {
-                string relative = directories[i].Relative;
-                foreach (string name in SortedNames(Path.Join(source, relative)))
-                {
-                    string childRelative = relative.Length == 0 ? name : relative + "/" + name;
-                    FileStatus childStatus = Fs.Lstat(Path.Join(source, childRelative));
-                    if (childStatus.Kind == FileKind.Directory)
-                    {
-                        Fs.Mkdir(Path.Join(target, childRelative), OwnerOnly);
-                        directories.Add((childRelative, childStatus));
-                        Count(childRelative);
-                    }
-                    else
-                    {
-                        files.Add((childRelative, childStatus));
-                    }
-                }
-            }
-
-            // One name per inode is copied; the other names of a hard-linked inode are linked to that copy afterwards.
-            var firstNames = new Dictionary<(ulong Device, ulong Inode), string>();
-            var copies = new List<(string Relative, FileStatus Status)>(files.Count);
+            // Directories are made level by level as the walk lists them, and each listed directory's files
+            // are copied on every core while the walk goes on. The directories' own owner, mode, attributes
+            // and times come last, deepest first, since creating children would move their mtime and a
+            // read-only or setgid mode would get in the way of (or leak into) the children.
+            var directories = new List<SourceDirectory> { new("", rootStatus) };
             var links = new List<(string Relative, string Target)>();
-            foreach (var file in files)
+            Fs.Mkdir(target, OwnerOnly);
+            // A setgid parent passes its setgid bit to the new root, which would pass its group down the copy.
+            Fs.Chmod(target, OwnerOnly);
+            using var tree = new BeneathRoot(target);
+            Task[] workers = Enumerable.Range(0, Environment.ProcessorCount)
+                .Select(_ => Task.Factory.StartNew(CopyListedFiles, TaskCreationOptions.LongRunning))
+                .ToArray();
+            try
             {
-                if (file.Status.LinkCount > 1)
-                {
-                    var inode = (file.Status.Device, file.Status.Inode);
-                    if (firstNames.TryGetValue(inode, out string? first))
-                    {
-                        links.Add((file.Relative, first));
-                        continue;
-                    }
-                    firstNames.Add(inode, file.Relative);
-                }
-                copies.Add(file);
+                Walk(tree, directories, links);
             }
-            CopyInParallel(copies);
+            catch (Exception e)
+            {
+                Fail(e);
+            }
+            finally
+            {
+                _listed.CompleteAdding();
+            }
+            WaitReportingProgress(Task.WhenAll(workers));
+            _failure?.Throw();
+
             foreach (var (relative, first) in links)
             {
                 Fs.Link(Path.Join(target, first), Path.Join(target, relative));
                 Count(relative);
             }
-
             // Level by level in reverse: every directory after all of its subdirectories.
             for (int i = directories.Count - 1; i >= 0; i--)
-                ApplyAttributes(Path.Join(source, directories[i].Relative), Path.Join(target, directories[i].Relative), directories[i].Status);
+                ApplyDirectoryAttributes(tree, directories[i], isRoot: i == 0);
+        }
+
+        private void Walk(BeneathRoot tree, List<SourceDirectory> directories, List<(string Relative, string Target)> links)
+        {
+            // One name per inode is copied; the other names of a hard-linked inode are linked to that copy afterwards.
+            var firstNames = new Dictionary<(ulong Device, ulong Inode), string>();
+            for (int i = 0; i < directories.Count && !_stop.IsCancellationRequested; i++)
+            {
+                SourceDirectory directory = directories[i];
+                using DirectoryHandle from = DirectoryHandle.Open(Path.Join(source, directory.Relative));
+                Enter(tree, directory.Relative);
+                List<string> names = from.Names();
+                names.Sort(StringComparer.Ordinal);
+                foreach (string name in names)
+                {
+                    string relative = directory.Relative.Length == 0 ? name : directory.Relative + "/" + name;
+                    FileStatus status = from.Lstat(name);
+                    if (status.Kind == FileKind.Directory)
+                    {
+                        if (!tree.TryMakeDirectory(name, OwnerOnly)) throw Exists("mkdir", relative);
+                        directories.Add(new SourceDirectory(relative, status));
+                        Count(relative);
+                    }
+                    else if (status.LinkCount > 1 && !firstNames.TryAdd((status.Device, status.Inode), relative))
+                    {
+                        links.Add((relative, firstNames[(status.Device, status.Inode)]));
+                    }
+                    else
+                    {
+                        directory.Files.Add((name, status));
+                    }
+                }
+                if (directory.Files.Count > 0) _listed.Add(directory);
+            }
         }
 
         /// <summary>
-        /// Copies files on every core: creating inodes and copying data is kernel work that runs in
-        /// parallel across directories. Progress is reported from this thread, the caller's, as a
-        /// PowerShell host takes progress only from its pipeline thread.
+        /// One worker: copies the files of listed directories until the walk is done. Creating inodes and
+        /// copying data is kernel work that runs in parallel across directories.
         /// </summary>
-        private void CopyInParallel(List<(string Relative, FileStatus Status)> copies)
+        private void CopyListedFiles()
         {
-            if (copies.Count == 0) return;
-            var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
-            Task work = Task.Run(() => Parallel.ForEach(Partitioner.Create(0, copies.Count, rangeSize: 64), options, range =>
+            using var tree = new BeneathRoot(target);
+            try
             {
-                for (int i = range.Item1; i < range.Item2; i++)
-                {
-                    var (relative, status) = copies[i];
-                    CopyNonDirectory(Path.Join(source, relative), Path.Join(target, relative), status);
-                    _lastCopied = relative;
-                    Interlocked.Increment(ref _done);
-                }
-            }));
+                foreach (SourceDirectory directory in _listed.GetConsumingEnumerable(_stop.Token))
+                    CopyFiles(directory, tree);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                // Another worker or the walk failed; its failure is the one reported.
+            }
+            catch (Exception e)
+            {
+                Fail(e);
+            }
+        }
+
+        /// <summary>Keeps the first failure, as a sequential copy would have ended with it, and stops the rest.</summary>
+        private void Fail(Exception e)
+        {
+            Interlocked.CompareExchange(ref _failure, ExceptionDispatchInfo.Capture(e), null);
+            _stop.Cancel();
+        }
+
+        /// <summary>Waits for the workers; progress goes out from this thread, the caller's, as a PowerShell host takes it only from its pipeline thread.</summary>
+        private void WaitReportingProgress(Task copying)
+        {
             // At most one report per hundred entries, as in the sequential phases.
             long reported = Interlocked.Read(ref _done) / ProgressEvery;
-            while (Task.WaitAny([work], ProgressPoll) < 0)
+            while (Task.WaitAny([copying], ProgressPoll) < 0)
             {
                 long done = Interlocked.Read(ref _done);
                 if (done / ProgressEvery == reported) continue;
                 reported = done / ProgressEvery;
                 progress?.Invoke(new WorkProgress(Activity, _lastCopied, done, 0));
             }
-            try
+        }
+
+        private void CopyFiles(SourceDirectory directory, BeneathRoot tree)
+        {
+            using DirectoryHandle from = DirectoryHandle.Open(Path.Join(source, directory.Relative));
+            Enter(tree, directory.Relative);
+            foreach (var (name, status) in directory.Files)
             {
-                work.GetAwaiter().GetResult();
-            }
-            catch (AggregateException e) when (e.InnerExceptions.Count > 0)
-            {
-                // The first failure as it was thrown, as a sequential copy would have ended with it.
-                ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+                CopyNonDirectory(from, tree, name, status);
+                _lastCopied = directory.Relative.Length == 0 ? name : directory.Relative + "/" + name;
+                Interlocked.Increment(ref _done);
             }
         }
 
-        private void CopyNonDirectory(string from, string to, FileStatus status)
+        private void CopyNonDirectory(DirectoryHandle from, BeneathRoot tree, string name, FileStatus status)
         {
             switch (status.Kind)
             {
                 case FileKind.Regular:
-                    CopyRegular(from, to, status);
-                    break;
+                    CopyRegular(from, tree, name, status);
+                    return;
                 case FileKind.Symlink:
-                    Fs.Symlink(Fs.ReadLink(from), to);
+                    if (!tree.TryMakeSymlink(from.ReadLink(name), name)) throw Exists("symlink", tree, name);
                     break;
                 default:
-                    Fs.Mknod(to, status.Kind, OwnerOnly, status.RdevMajor, status.RdevMinor);
+                    if (!tree.TryMakeNode(name, status.Kind, status.RdevMajor, status.RdevMinor)) throw Exists("mknod", tree, name);
                     break;
             }
-            ApplyAttributes(from, to, status);
+            // chown clears setuid/setgid and security.capability, so the mode and the attributes follow it.
+            if (!OwnedAsCreated(status)) tree.SetOwner(name, status.Uid, status.Gid);
+            // A symlink has no mode of its own, and chmod would follow it to its target.
+            if (status.Kind != FileKind.Symlink) tree.SetPermissions(name, status.Permissions);
+            if (from.HasXattrs(name))
+            {
+                foreach (var (attribute, value) in Xattrs.Read(from.PathOf(name)))
+                    tree.SetXattr(name, attribute, value);
+            }
+            tree.SetTimes(name, status.Atime, status.Mtime);
         }
 
-        private void CopyRegular(string from, string to, FileStatus status)
+        private void CopyRegular(DirectoryHandle from, BeneathRoot tree, string name, FileStatus status)
         {
-            int input = Fs.OpenForReading(from);
+            int input = from.OpenForReading(name);
             try
             {
-                int output = Fs.Open(to, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL | LibC.O_NOFOLLOW, OwnerOnly);
-                try
+                if (!tree.TryCreateFile(name, status.Permissions, out BeneathRoot.OpenedFile output)) throw Exists("open", tree, name);
+                using (output)
                 {
                     bool clone = _clone;
-                    Fs.CopyContent(input, output, status.Size, sparse: status.Blocks * 512 < status.Size, ref clone, to);
+                    output.CopyContentFrom(input, status.Size, sparse: status.Blocks * 512 < status.Size, ref clone);
                     if (!clone) _clone = false;
-                }
-                finally
-                {
-                    Fs.Close(output);
+                    output.SetOwnerAndPermissions(status.Uid, status.Gid, status.Permissions);
+                    if (from.HasXattrs(name))
+                    {
+                        foreach (var (attribute, value) in Xattrs.Read(from.PathOf(name)))
+                            output.SetXattr(attribute, value);
+                    }
+                    output.SetTimes(status.Atime, status.Mtime);
                 }
             }
             finally
@@ -174,15 +234,27 @@ public static class TreeCopy
             }
         }
 
-        private static void ApplyAttributes(string from, string to, FileStatus status)
+        private void ApplyDirectoryAttributes(BeneathRoot tree, SourceDirectory directory, bool isRoot)
         {
-            // chown clears setuid/setgid and security.capability, so the mode and the attributes follow it.
-            Fs.Lchown(to, status.Uid, status.Gid);
-            // A symlink has no mode of its own, and chmod would follow it to its target.
-            if (status.Kind != FileKind.Symlink) Fs.Chmod(to, status.Permissions);
-            foreach (var (name, value) in Xattrs.Read(from))
-                Xattrs.Set(to, name, value);
-            Fs.SetTimes(to, status.Atime, status.Mtime);
+            if (!tree.TryOpenDirectory(directory.Relative, out BeneathRoot.OpenedFile opened, out BeneathRoot.Block block))
+                throw Unreachable(block);
+            using (opened)
+            {
+                // The root took its group from a directory the copy does not own.
+                if (isRoot || !OwnedAsCreated(directory.Status)) opened.SetOwner(directory.Status.Uid, directory.Status.Gid);
+                opened.SetPermissions(directory.Status.Permissions);
+                foreach (var (attribute, value) in Xattrs.Read(Path.Join(source, directory.Relative)))
+                    opened.SetXattr(attribute, value);
+                opened.SetTimes(directory.Status.Atime, directory.Status.Mtime);
+            }
+        }
+
+        /// <summary>Whether a node made by the copy already has the owner and group of <paramref name="status"/>: chown would be a no-op that still costs a journal update.</summary>
+        private bool OwnedAsCreated(FileStatus status) => (status.Uid, status.Gid) == _creator;
+
+        private void Enter(BeneathRoot tree, string relative)
+        {
+            if (!tree.TryEnter(relative, out BeneathRoot.Block block)) throw Unreachable(block);
         }
 
         private void Count(string relative)
@@ -191,12 +263,15 @@ public static class TreeCopy
             if (done % ProgressEvery == 0)
                 progress?.Invoke(new WorkProgress(Activity, relative, done, 0));
         }
-    }
 
-    private static string[] SortedNames(string directory)
-    {
-        string[] names = DirectoryListing.Names(directory);
-        Array.Sort(names, StringComparer.Ordinal);
-        return names;
+        // The copy made these directories and names itself; finding them missing or taken means something
+        // else is writing into the new tree.
+        private NativeException Unreachable(BeneathRoot.Block block) =>
+            new("open", Path.Join(target, block.Path), block.Kind is null ? Errno.ENOENT : Errno.ENOTDIR);
+
+        private NativeException Exists(string call, string relative) => new(call, Path.Join(target, relative), Errno.EEXIST);
+
+        private NativeException Exists(string call, BeneathRoot tree, string name) =>
+            Exists(call, tree.CurrentPath.Length == 0 ? name : tree.CurrentPath + "/" + name);
     }
 }
