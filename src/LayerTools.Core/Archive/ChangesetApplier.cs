@@ -172,7 +172,7 @@ public static class ChangesetApplier
         {
             NoteChange();
             BeneathRoot.OpenedFile file;
-            while (!tree.TryCreateFile(name, out file)) ReplaceExisting(entry, path, name);
+            while (!tree.TryCreateFile(name, entry.Mode, out file)) ReplaceExisting(entry, path, name);
             using (file)
             {
                 if (entry.SparseMap is { } segments)
@@ -189,8 +189,7 @@ public static class ChangesetApplier
                 {
                     Copy(entry, reader.OpenPayload(), file, 0, entry.Size);
                 }
-                file.SetOwner(entry.Uid, entry.Gid);
-                file.SetPermissions(entry.Mode);
+                file.SetOwnerAndPermissions(entry.Uid, entry.Gid, entry.Mode);
                 foreach (var (attribute, value) in entry.Xattrs) file.SetXattr(Stored(attribute), value);
                 file.SetTimes(entry.Atime ?? entry.Mtime, entry.Mtime);
             }
