@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 
@@ -11,26 +10,16 @@ namespace LayerTools.Archive;
 /// <remarks>
 /// SHA-256 runs at about 1 GB/s here, as slow as the file work around it, so the bytes are hashed on
 /// another core: they are copied into chunks handed over in order, and the caller's reads and writes
-/// go on meanwhile. At most <see cref="ChunksInFlight"/> chunks are out at once.
+/// go on meanwhile (see <see cref="ChunkHandoff"/>).
 /// </remarks>
 public sealed class DigestStream : Stream
 {
     private const int ChunkSize = 1 << 20;
-    private const int ChunksInFlight = 4;
 
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-    // Everything below is shared with the hashing work item and guarded by _gate.
-    private readonly object _gate = new();
-    private readonly Queue<(byte[] Chunk, int Length)> _queued = new();
-    private readonly Stack<byte[]> _spare = new();
-    private int _chunksOut;
-    private bool _hashing;
-    private Exception? _hashFailure;
-    // The chunk being filled, owned by the caller's thread.
-    private byte[]? _chunk;
-    private int _filled;
+    private readonly ChunkHandoff _hashing;
     private long _count;
     private string? _finalDigest;
 
@@ -39,6 +28,7 @@ public sealed class DigestStream : Stream
         ArgumentNullException.ThrowIfNull(inner);
         _inner = inner;
         _leaveOpen = leaveOpen;
+        _hashing = new ChunkHandoff((chunk, length) => _hash.AppendData(chunk, 0, length), ChunkSize);
     }
 
     /// <summary>The SHA-256 of the bytes passed so far, as "sha256:" and lowercase hex; still available after disposal.</summary>
@@ -47,9 +37,8 @@ public sealed class DigestStream : Stream
         get
         {
             if (_finalDigest is not null) return _finalDigest;
-            HandOver();
-            WaitForHashing();
-            ThrowIfHashFailed();
+            if (_hashing.Failure is { } failure) ExceptionDispatchInfo.Throw(failure);
+            _hashing.Drain();
             return "sha256:" + Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
         }
     }
@@ -91,94 +80,7 @@ public sealed class DigestStream : Stream
     private void Append(ReadOnlySpan<byte> bytes)
     {
         _count += bytes.Length;
-        while (!bytes.IsEmpty)
-        {
-            _chunk ??= TakeChunk();
-            int n = Math.Min(bytes.Length, _chunk.Length - _filled);
-            bytes[..n].CopyTo(_chunk.AsSpan(_filled));
-            _filled += n;
-            bytes = bytes[n..];
-            if (_filled == _chunk.Length) HandOver();
-        }
-    }
-
-    /// <summary>A chunk to fill: a spare one, a new one while fewer than the limit are out, else the next one hashed.</summary>
-    private byte[] TakeChunk()
-    {
-        lock (_gate)
-        {
-            while (true)
-            {
-                ThrowIfHashFailed();
-                if (_spare.TryPop(out byte[]? chunk)) return chunk;
-                if (_chunksOut < ChunksInFlight)
-                {
-                    _chunksOut++;
-                    return ArrayPool<byte>.Shared.Rent(ChunkSize);
-                }
-                Monitor.Wait(_gate);
-            }
-        }
-    }
-
-    /// <summary>Queues the chunk being filled for hashing, and starts the hashing work item if none runs.</summary>
-    private void HandOver()
-    {
-        if (_chunk is null) return;
-        lock (_gate)
-        {
-            _queued.Enqueue((_chunk, _filled));
-            if (!_hashing)
-            {
-                _hashing = true;
-                ThreadPool.UnsafeQueueUserWorkItem(_ => HashQueued(), null);
-            }
-        }
-        _chunk = null;
-        _filled = 0;
-    }
-
-    private void HashQueued()
-    {
-        while (true)
-        {
-            (byte[] Chunk, int Length) next;
-            lock (_gate)
-            {
-                if (!_queued.TryDequeue(out next) || _hashFailure is not null)
-                {
-                    _hashing = false;
-                    Monitor.PulseAll(_gate);
-                    return;
-                }
-            }
-            try
-            {
-                _hash.AppendData(next.Chunk, 0, next.Length);
-            }
-            catch (Exception e)
-            {
-                lock (_gate) _hashFailure = e;
-            }
-            lock (_gate)
-            {
-                _spare.Push(next.Chunk);
-                Monitor.PulseAll(_gate);
-            }
-        }
-    }
-
-    private void WaitForHashing()
-    {
-        lock (_gate)
-        {
-            while (_hashing) Monitor.Wait(_gate);
-        }
-    }
-
-    private void ThrowIfHashFailed()
-    {
-        if (_hashFailure is not null) ExceptionDispatchInfo.Throw(_hashFailure);
+        _hashing.Append(bytes);
     }
 
     protected override void Dispose(bool disposing)
@@ -186,11 +88,8 @@ public sealed class DigestStream : Stream
         if (disposing && _finalDigest is null)
         {
             // Never throws: after a failed hash the digest stays unknown, and asking for it rethrows the failure.
-            HandOver();
-            WaitForHashing();
-            if (_hashFailure is null) _finalDigest = "sha256:" + Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
-            foreach (byte[] chunk in _spare) ArrayPool<byte>.Shared.Return(chunk);
-            _spare.Clear();
+            _hashing.Dispose();
+            if (_hashing.Failure is null) _finalDigest = "sha256:" + Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
             _hash.Dispose();
             if (!_leaveOpen) _inner.Dispose();
         }

@@ -19,6 +19,7 @@ public sealed class TarSplitRecorder : IDisposable
 {
     /// <summary>Raw bytes arrive a block at a time; gathering them makes a record per run of headers instead of per block.</summary>
     private const int RawChunk = 64 * 1024;
+    private const int CompressorChunk = 256 * 1024;
 
     private readonly Stream _output;
     private readonly byte[] _raw = new byte[RawChunk];
@@ -40,8 +41,9 @@ public sealed class TarSplitRecorder : IDisposable
         output.Write(prefix);
         var compressor = new CompressionStream(output, TarSplitFormat.CompressionLevel, leaveOpen: leaveOpen);
         compressor.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
-        // Record fields are a few bytes each; the compressor is costly to call that often.
-        _output = new BufferedStream(compressor, RawChunk);
+        // Record fields are a few bytes each, and the compressor is costly to call that often; it works on
+        // gathered chunks on another core, beside the archive being applied.
+        _output = new WriteBehindStream(compressor, CompressorChunk);
         RawSink = AppendRaw;
     }
 
