@@ -56,15 +56,22 @@ internal static class TarHeaderBlock
     /// </summary>
     public static bool HasValidChecksum(ReadOnlySpan<byte> block)
     {
-        if (!TryParseNumber(Checksum.Of(block), out long stored)) return false;
+        ReadOnlySpan<byte> field = Checksum.Of(block);
+        if (!TryParseNumber(field, out long stored)) return false;
+        // The checksum field itself counts as spaces.
         long unsigned = 0, signed = 0;
-        for (int i = 0; i < Size; i++)
+        foreach (byte b in block[..Checksum.Offset])
         {
-            bool inChecksum = i >= Checksum.Offset && i < Checksum.Offset + Checksum.Length;
-            byte b = inChecksum ? (byte)' ' : block[i];
             unsigned += b;
             signed += (sbyte)b;
         }
+        foreach (byte b in block[(Checksum.Offset + Checksum.Length)..Size])
+        {
+            unsigned += b;
+            signed += (sbyte)b;
+        }
+        unsigned += Checksum.Length * ' ';
+        signed += Checksum.Length * ' ';
         return stored == unsigned || stored == signed;
     }
 
