@@ -166,8 +166,12 @@ public sealed partial class StoreEngine
         using Stream decompressed = Compression.OpenRead(compressed, out CompressionKind kind, leaveOpen: true);
         // Uncompressed, the blob is the tar itself, so one digest serves both.
         DigestStream? tarDigest = kind == CompressionKind.None ? null : new DigestStream(decompressed, leaveOpen: true);
-        Stream tarSource = (Stream?)tarDigest ?? decompressed;
         DigestStream tarBytes = tarDigest ?? compressed;
+        Stream tarStream = (Stream?)tarDigest ?? decompressed;
+        // Reading, decompressing and hashing a file run beside the work on the tree. Not a pipe's: disposing
+        // the read-ahead waits for its read in progress, which on a pipe might never end.
+        using ReadAheadStream? readAhead = input.CanSeek ? new ReadAheadStream(tarStream, leaveOpen: true) : null;
+        Stream tarSource = (Stream?)readAhead ?? tarStream;
         string exactFile = ExactRecordPath(record.Id);
         string exactPart = exactFile + ".part";
         TarSplitRecorder? recorder = exact ? new TarSplitRecorder(CreateExactFile(exactPart)) : null;
