@@ -570,7 +570,19 @@ public static class ChangesetApplier
             if (component.Length == 0 || component is ".") canonical = false;
             start = i + 1;
         }
-        return canonical ? raw : string.Join('/', raw.Split('/').Where(c => c.Length > 0 && c != "."));
+        if (canonical) return raw;
+        // Mostly a leading "./" (tar -C DIR .) or a directory's trailing '/'.
+        var normal = new System.Text.StringBuilder(raw.Length);
+        for (int i = 0, end; i <= raw.Length; i = end + 1)
+        {
+            end = raw.IndexOf('/', i);
+            if (end < 0) end = raw.Length;
+            ReadOnlySpan<char> component = raw.AsSpan(i, end - i);
+            if (component.Length == 0 || component is ".") continue;
+            if (normal.Length > 0) normal.Append('/');
+            normal.Append(component);
+        }
+        return normal.ToString();
     }
 
     private static string Join(string directory, string name) => directory.Length == 0 ? name : directory + "/" + name;

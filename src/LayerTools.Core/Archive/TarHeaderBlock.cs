@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace LayerTools.Archive;
 
 /// <summary>
@@ -56,23 +58,34 @@ internal static class TarHeaderBlock
     /// </summary>
     public static bool HasValidChecksum(ReadOnlySpan<byte> block)
     {
+        block = block[..Size];
         ReadOnlySpan<byte> field = Checksum.Of(block);
         if (!TryParseNumber(field, out long stored)) return false;
         // The checksum field itself counts as spaces.
-        long unsigned = 0, signed = 0;
-        foreach (byte b in block[..Checksum.Offset])
+        long unsigned = SumOf(block) - SumOf(field) + Checksum.Length * ' ';
+        if (stored == unsigned) return true;
+        // Summed as signed chars, every byte from 0x80 up counts 256 less.
+        long high = 0;
+        foreach (byte b in block[..Checksum.Offset]) high += b >> 7;
+        foreach (byte b in block[(Checksum.Offset + Checksum.Length)..]) high += b >> 7;
+        return stored == unsigned - 256 * high;
+    }
+
+    /// <summary>The sum of at most a block's bytes, a vector at a time: it runs for every header read.</summary>
+    private static long SumOf(ReadOnlySpan<byte> bytes)
+    {
+        // Each 16-bit lane gathers two bytes a step: a block is far from filling one.
+        var lanes = Vector<ushort>.Zero;
+        int i = 0;
+        for (; i + Vector<byte>.Count <= bytes.Length; i += Vector<byte>.Count)
         {
-            unsigned += b;
-            signed += (sbyte)b;
+            Vector.Widen(new Vector<byte>(bytes[i..]), out Vector<ushort> low, out Vector<ushort> high);
+            lanes += low + high;
         }
-        foreach (byte b in block[(Checksum.Offset + Checksum.Length)..Size])
-        {
-            unsigned += b;
-            signed += (sbyte)b;
-        }
-        unsigned += Checksum.Length * ' ';
-        signed += Checksum.Length * ' ';
-        return stored == unsigned || stored == signed;
+        Vector.Widen(lanes, out Vector<uint> first, out Vector<uint> second);
+        long sum = Vector.Sum(first) + Vector.Sum(second);
+        for (; i < bytes.Length; i++) sum += bytes[i];
+        return sum;
     }
 
     /// <summary>Fills the checksum field the way GNU tar does: six octal digits, NUL, space.</summary>

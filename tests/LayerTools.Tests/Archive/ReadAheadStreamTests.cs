@@ -15,7 +15,7 @@ public sealed class ReadAheadStreamTests
     [InlineData(8 << 20)]
     public void Reads_of_any_size_give_the_bytes_in_order_then_the_end(int readSize)
     {
-        using var stream = new ReadAheadStream(new TrickleStream(Data, maxRead: 300_000));
+        using var stream = new ReadAheadStream(new ScriptedStream(Data, maxRead: 300_000));
         var copy = new MemoryStream();
         byte[] buffer = new byte[readSize];
         for (int read; (read = stream.Read(buffer, 0, buffer.Length)) > 0;) copy.Write(buffer, 0, read);
@@ -27,7 +27,7 @@ public sealed class ReadAheadStreamTests
     [Fact]
     public void A_failure_of_the_inner_stream_comes_after_the_bytes_read_before_it()
     {
-        var inner = new TrickleStream(Data, maxRead: 100_000, failAt: 3_000_000);
+        var inner = new ScriptedStream(Data, maxRead: 100_000, failAt: 3_000_000);
         using var stream = new ReadAheadStream(inner);
         var copy = new MemoryStream();
         byte[] buffer = new byte[65536];
@@ -44,7 +44,7 @@ public sealed class ReadAheadStreamTests
     [Fact]
     public void Disposal_midway_stops_the_reader_before_the_inner_stream_is_closed()
     {
-        var inner = new TrickleStream(Data, maxRead: 4096);
+        var inner = new ScriptedStream(Data, maxRead: 4096);
         var stream = new ReadAheadStream(inner, leaveOpen: true);
         byte[] buffer = new byte[10];
         Assert.Equal(10, stream.Read(buffer, 0, buffer.Length));
@@ -61,7 +61,7 @@ public sealed class ReadAheadStreamTests
     }
 
     /// <summary>Returns at most <c>maxRead</c> bytes a read, and fails once it reaches <c>failAt</c>.</summary>
-    private sealed class TrickleStream(byte[] data, int maxRead, long failAt = -1) : MemoryStream(data, writable: false)
+    private sealed class ScriptedStream(byte[] data, int maxRead, long failAt = -1) : MemoryStream(data, writable: false)
     {
         public bool Disposed { get; private set; }
 
