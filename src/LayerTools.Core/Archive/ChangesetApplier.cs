@@ -181,13 +181,13 @@ public static class ChangesetApplier
                     file.SetLength(entry.Size);
                     if (entry.StoredSize > 0)
                     {
-                        Stream payload = reader.OpenPayload();
+                        TarPayloadStream payload = reader.OpenPayloadStream();
                         foreach (var (offset, length) in segments) Copy(entry, payload, file, offset, length);
                     }
                 }
                 else if (entry.Size > 0)
                 {
-                    Copy(entry, reader.OpenPayload(), file, 0, entry.Size);
+                    Copy(entry, reader.OpenPayloadStream(), file, 0, entry.Size);
                 }
                 file.SetOwnerAndPermissions(entry.Uid, entry.Gid, entry.Mode);
                 foreach (var (attribute, value) in entry.Xattrs) file.SetXattr(Stored(attribute), value);
@@ -195,15 +195,15 @@ public static class ChangesetApplier
             }
         }
 
-        private void Copy(TarEntry entry, Stream payload, BeneathRoot.OpenedFile file, long offset, long length)
+        private void Copy(TarEntry entry, TarPayloadStream payload, BeneathRoot.OpenedFile file, long offset, long length)
         {
             while (length > 0)
             {
-                int read = payload.Read(_buffer, 0, (int)Math.Min(_buffer.Length, length));
-                if (read == 0) throw Corrupt(entry, $"the entry's data ends {length} bytes early");
-                file.WriteAt(_buffer.AsSpan(0, read), offset);
-                offset += read;
-                length -= read;
+                ReadOnlySpan<byte> read = payload.ReadView(_buffer.AsSpan(0, (int)Math.Min(_buffer.Length, length)));
+                if (read.IsEmpty) throw Corrupt(entry, $"the entry's data ends {length} bytes early");
+                file.WriteAt(read, offset);
+                offset += read.Length;
+                length -= read.Length;
             }
         }
 

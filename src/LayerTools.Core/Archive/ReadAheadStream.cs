@@ -46,16 +46,21 @@ internal sealed class ReadAheadStream : ForwardReadStream
 
     public override int Read(Span<byte> buffer)
     {
+        ReadOnlySpan<byte> read = ReadView(buffer.Length);
+        read.CopyTo(buffer);
+        return read.Length;
+    }
+
+    /// <summary>Up to <paramref name="max"/> of the next bytes as a view of the chunk that holds them, not a copy: valid until the next read. Empty at the end.</summary>
+    public ReadOnlySpan<byte> ReadView(int max)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty) return 0;
-        if (_current is null || _offset == _length)
-        {
-            if (!TakeFilledChunk()) return 0;
-        }
-        int n = Math.Min(buffer.Length, _length - _offset);
-        _current.AsSpan(_offset, n).CopyTo(buffer);
+        if (max == 0) return default;
+        if ((_current is null || _offset == _length) && !TakeFilledChunk()) return default;
+        int n = Math.Min(max, _length - _offset);
+        ReadOnlySpan<byte> read = _current.AsSpan(_offset, n);
         _offset += n;
-        return n;
+        return read;
     }
 
     /// <summary>Gives the used chunk back and waits for the next filled one; false at the end of the inner stream.</summary>

@@ -15,8 +15,19 @@ internal sealed class TarPayloadStream : EntryDataStream
 
     public override int Read(Span<byte> buffer)
     {
-        int read = _reader.ReadPayload(_generation, buffer);
+        int read = _reader.ReadPayload(_generation, buffer, view: false).Length;
         Consumed += read;
+        return read;
+    }
+
+    /// <summary>
+    /// Reads like <see cref="Read(Span{byte})"/>, but where the archive is read ahead the bytes come back as a
+    /// view of its buffer, not a copy in <paramref name="buffer"/>: valid only until the next read. Empty at the end.
+    /// </summary>
+    public ReadOnlySpan<byte> ReadView(Span<byte> buffer)
+    {
+        ReadOnlySpan<byte> read = _reader.ReadPayload(_generation, buffer, view: true);
+        Consumed += read.Length;
         return read;
     }
 }

@@ -82,7 +82,10 @@ public sealed class TarReader : IDisposable
     /// data segments back to back in map order (write segment i's Length bytes at its Offset to rebuild the
     /// file with its holes). Valid until the next call to <see cref="Next"/>; an entry's data can be opened once.
     /// </summary>
-    public Stream OpenPayload()
+    public Stream OpenPayload() => OpenPayloadStream();
+
+    /// <summary><see cref="OpenPayload"/>, with <see cref="TarPayloadStream.ReadView"/> for a reader that need not copy.</summary>
+    internal TarPayloadStream OpenPayloadStream()
     {
         TarEntry entry = ClaimContent();
         return new TarPayloadStream(this, _generation, entry.StoredSize);
@@ -106,17 +109,21 @@ public sealed class TarReader : IDisposable
         if (!_leaveOpen) _input.Dispose();
     }
 
-    /// <summary>Serves a payload stream: reads within the current entry's payload, failing on a stream that ends early.</summary>
-    internal int ReadPayload(int generation, Span<byte> buffer)
+    /// <summary>
+    /// Serves a payload stream: reads within the current entry's payload, failing on a stream that ends early.
+    /// With <paramref name="view"/>, the bytes may come back as a view of the input's own buffer instead of
+    /// in <paramref name="buffer"/> (see <see cref="ReadInput"/>).
+    /// </summary>
+    internal ReadOnlySpan<byte> ReadPayload(int generation, Span<byte> buffer, bool view)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (generation != _generation)
             throw new InvalidOperationException("This entry's data can no longer be read: the reader has moved to the next entry.");
-        if (_payloadRemaining == 0 || buffer.IsEmpty) return 0;
+        if (_payloadRemaining == 0 || buffer.IsEmpty) return default;
         if (buffer.Length > _payloadRemaining) buffer = buffer[..(int)_payloadRemaining];
-        int read = ReadInput(buffer);
-        if (read == 0) throw Corrupt($"the archive ends {_payloadRemaining} bytes before the end of the entry's data");
-        _payloadRemaining -= read;
+        ReadOnlySpan<byte> read = ReadInput(buffer, view);
+        if (read.IsEmpty) throw Corrupt($"the archive ends {_payloadRemaining} bytes before the end of the entry's data");
+        _payloadRemaining -= read.Length;
         return read;
     }
 
@@ -551,12 +558,19 @@ public sealed class TarReader : IDisposable
         return total;
     }
 
-    private int ReadInput(Span<byte> buffer)
+    private int ReadInput(Span<byte> buffer) => ReadInput(buffer, view: false).Length;
+
+    /// <summary>
+    /// Reads up to <paramref name="buffer"/>'s length of input. With <paramref name="view"/> and an input read
+    /// ahead, the bytes come back as a view of its chunk, valid until the next read, which saves copying
+    /// file data on its way to disk; otherwise they are read into <paramref name="buffer"/>.
+    /// </summary>
+    private ReadOnlySpan<byte> ReadInput(Span<byte> buffer, bool view)
     {
-        int read;
+        ReadOnlySpan<byte> read;
         try
         {
-            read = _input.Read(buffer);
+            read = view && _input is ReadAheadStream ahead ? ahead.ReadView(buffer.Length) : buffer[.._input.Read(buffer)];
         }
         catch (ArchiveCorruptException e)
         {
@@ -566,7 +580,7 @@ public sealed class TarReader : IDisposable
         {
             throw Corrupt($"the stream cannot be decoded: {e.Message}", e);
         }
-        Position += read;
+        Position += read.Length;
         return read;
     }
 
