@@ -88,10 +88,43 @@ public static class TreeCopy
                 Fs.Link(Path.Join(target, first), Path.Join(target, relative));
                 Count(relative);
             }
-            // Level by level in reverse: every directory after all of its subdirectories.
-            for (int i = directories.Count - 1; i >= 0; i--)
-                ApplyDirectoryAttributes(tree, directories[i], isRoot: i == 0);
+            ApplyDirectoryAttributes(directories, tree);
         }
+
+        /// <summary>
+        /// Gives the copied directories their own attributes level by level, deepest first, so each comes after
+        /// all of its subdirectories; the directories of one level on every core, the root last.
+        /// </summary>
+        private void ApplyDirectoryAttributes(List<SourceDirectory> directories, BeneathRoot tree)
+        {
+            // The walk listed them level by level, so each level is a run of the list.
+            int end = directories.Count;
+            while (end > 1)
+            {
+                int depth = Depth(directories[end - 1]);
+                int start = end - 1;
+                while (start > 1 && Depth(directories[start - 1]) == depth) start--;
+                try
+                {
+                    Parallel.For(start, end, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                        () => new BeneathRoot(target),
+                        (i, _, level) =>
+                        {
+                            ApplyDirectoryAttributes(level, directories[i], isRoot: false);
+                            return level;
+                        },
+                        level => level.Dispose());
+                }
+                catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+                {
+                    ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+                }
+                end = start;
+            }
+            ApplyDirectoryAttributes(tree, directories[0], isRoot: true);
+        }
+
+        private static int Depth(SourceDirectory directory) => directory.Relative.Count(c => c == '/');
 
         private void Walk(BeneathRoot tree, List<SourceDirectory> directories, List<(string Relative, string Target)> links)
         {
