@@ -90,8 +90,12 @@ public abstract class StoreCmdlet : PSCmdlet
         public void Complete()
         {
             if (_shown is null) return;
-            _shown.RecordType = ProgressRecordType.Completed;
-            cmdlet.WriteProgress(_shown);
+            // A new record: a host may keep the one it was given, which must stay what it said.
+            cmdlet.WriteProgress(new ProgressRecord(_shown.ActivityId, _shown.Activity, _shown.StatusDescription)
+            {
+                PercentComplete = _shown.PercentComplete,
+                RecordType = ProgressRecordType.Completed,
+            });
         }
     }
 }

@@ -235,7 +235,7 @@ public sealed class VfsLayerCmdletTests() : LayerCmdletTests("vfs")
     public void ProgressIsShownWhileALargeLayerIsCopied()
     {
         LayerMount mount = Engine.Run("New-Layer -Root $r -Name big | Mount-Layer").Single<LayerMount>();
-        for (int d = 0; d < 100; d++)
+        for (int d = 0; d < 150; d++)
         {
             string dir = Path.Combine(mount.Path, $"d{d:D3}");
             Directory.CreateDirectory(dir);
@@ -245,7 +245,7 @@ public sealed class VfsLayerCmdletTests() : LayerCmdletTests("vfs")
 
         Engine.Run("New-Layer -Root $r -Name copy -Parent big").ThrowOnError();
 
-        // Progress appears only for work that lasts longer than half a second; copying 20,000 files takes ~2 s here.
+        // Progress appears only for work that lasts longer than half a second; copying 30,000 files takes about 1 s here.
         Assert.Contains(Engine.Host.Progress, p => p.Activity == "Copying layer" && p.RecordType == ProgressRecordType.Processing);
         Assert.Equal(ProgressRecordType.Completed, Engine.Host.Progress[^1].RecordType);
     }
