@@ -110,6 +110,11 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
 
     public string MountPath(string id) => Path.Combine(LayerDirectory(id), "merged");
 
+    public string OwnFilesDirectory(string id) => Path.Combine(LayerDirectory(id), "diff");
+
+    // A diff directory holds whiteouts and overlayfs' own attributes; only a mount shows the tree.
+    public string? PlainTree(string id) => null;
+
     /// <summary>Read from the layer's diff and its ancestors' diffs directly: no mount is needed.</summary>
     public IEnumerable<LayerChange> ChangesFromParent(string id)
     {
@@ -122,11 +127,6 @@ public sealed class OverlayDriver : ILayerDriver, INativeChanges, INativeApply
     /// The layer's diff, written as overlayfs would write it through a mount: whiteouts and opaque
     /// directories in its own form, so the layer mounts as the changeset describes.
     /// </summary>
-    public string OwnFilesDirectory(string id) => Path.Combine(LayerDirectory(id), "diff");
-
-    // A diff directory holds whiteouts and overlayfs' own attributes; only a mount shows the tree.
-    public string? PlainTree(string id) => null;
-
     public (string Directory, IUnionLayers Union) ApplyTarget(string id)
     {
         if (!Exists(id))

@@ -139,7 +139,7 @@ public static class TreeCopy
                 names.Sort(StringComparer.Ordinal);
                 foreach (string name in names)
                 {
-                    string relative = directory.Relative.Length == 0 ? name : directory.Relative + "/" + name;
+                    string relative = Join(directory.Relative, name);
                     FileStatus status = from.Lstat(name);
                     if (status.Kind == FileKind.Directory)
                     {
@@ -210,7 +210,7 @@ public static class TreeCopy
             foreach (var (name, status) in directory.Files)
             {
                 CopyNonDirectory(from, tree, name, status);
-                _lastCopied = directory.Relative.Length == 0 ? name : directory.Relative + "/" + name;
+                _lastCopied = Join(directory.Relative, name);
                 Interlocked.Increment(ref _done);
             }
         }
@@ -305,6 +305,8 @@ public static class TreeCopy
         private NativeException Exists(string call, string relative) => new(call, Path.Join(target, relative), Errno.EEXIST);
 
         private NativeException Exists(string call, BeneathRoot tree, string name) =>
-            Exists(call, tree.CurrentPath.Length == 0 ? name : tree.CurrentPath + "/" + name);
+            Exists(call, Join(tree.CurrentPath, name));
+
+        private static string Join(string directory, string name) => directory.Length == 0 ? name : directory + "/" + name;
     }
 }
