@@ -18,6 +18,7 @@ public enum LayerError
     LayerReadOnly,
     StoreLocked,
     ArchiveNotFound,
+    ArchiveChanged,
     OutputExists,
     OutputDirectoryNotFound,
     StoreNotFound,

@@ -27,7 +27,7 @@ internal static class ErrorMapping
         LayerError.LayerNotFound or LayerError.ArchiveNotFound => ErrorCategory.ObjectNotFound,
         LayerError.LayerNameInUse or LayerError.LayerIdInUse => ErrorCategory.ResourceExists,
         LayerError.LayerIdAmbiguous or LayerError.InvalidLayerName or LayerError.InvalidLayerId => ErrorCategory.InvalidArgument,
-        LayerError.LayerMounted or LayerError.LayerHasChildren or LayerError.StoreLocked => ErrorCategory.ResourceBusy,
+        LayerError.LayerMounted or LayerError.LayerHasChildren or LayerError.StoreLocked or LayerError.ArchiveChanged => ErrorCategory.ResourceBusy,
         LayerError.LayerNotMounted or LayerError.LayerReadOnly => ErrorCategory.InvalidOperation,
         LayerError.StoreNotFound => ErrorCategory.ObjectNotFound,
         LayerError.StoreAlreadyInitialized or LayerError.OutputExists => ErrorCategory.ResourceExists,

@@ -162,16 +162,21 @@ public sealed partial class StoreEngine
         bool exact = record.Untouched;
         MarkTouched(session, record);
         long? total = input.CanSeek ? input.Length - input.Position : null;
-        var compressed = new DigestStream(input, leaveOpen: true);
+        // Reading, decompressing and hashing a file run beside the work on the tree, on a read-ahead thread;
+        // the file's own bytes are hashed from a second reading of it where a lease allows. Not a pipe's:
+        // disposing the read-ahead waits for its read in progress, which on a pipe might never end; there
+        // the digests hash beside instead.
+        bool readAhead = input.CanSeek;
+        using DigestStream compressed = readAhead && input is FileStream file
+            ? DigestStream.OverFile(file, leaveOpen: true)
+            : new DigestStream(input, leaveOpen: true, hashBeside: !readAhead);
         using Stream decompressed = Compression.OpenRead(compressed, out CompressionKind kind, leaveOpen: true);
         // Uncompressed, the blob is the tar itself, so one digest serves both.
-        DigestStream? tarDigest = kind == CompressionKind.None ? null : new DigestStream(decompressed, leaveOpen: true);
+        using DigestStream? tarDigest = kind == CompressionKind.None ? null : new DigestStream(decompressed, leaveOpen: true, hashBeside: !readAhead);
         DigestStream tarBytes = tarDigest ?? compressed;
         Stream tarStream = (Stream?)tarDigest ?? decompressed;
-        // Reading, decompressing and hashing a file run beside the work on the tree. Not a pipe's: disposing
-        // the read-ahead waits for its read in progress, which on a pipe might never end.
-        using ReadAheadStream? readAhead = input.CanSeek ? new ReadAheadStream(tarStream, leaveOpen: true) : null;
-        Stream tarSource = (Stream?)readAhead ?? tarStream;
+        using ReadAheadStream? ahead = readAhead ? new ReadAheadStream(tarStream, leaveOpen: true) : null;
+        Stream tarSource = (Stream?)ahead ?? tarStream;
         string exactFile = ExactRecordPath(record.Id);
         string exactPart = exactFile + ".part";
         TarSplitRecorder? recorder = exact ? new TarSplitRecorder(CreateExactFile(exactPart)) : null;

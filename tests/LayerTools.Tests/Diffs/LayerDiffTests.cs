@@ -157,6 +157,52 @@ public abstract class LayerDiffTests : IDisposable
     }
 
     [Fact]
+    public void A_tarball_opened_for_writing_during_its_import_is_ArchiveChanged_and_leaves_no_layer()
+    {
+        // 300 entries: the import reports progress every 100, and the first report opens the tarball for writing.
+        _engine.Create(new LayerSpec { Names = ["many"] });
+        string tree = _engine.Mount("many", readOnly: false).Path;
+        for (int i = 0; i < 300; i++) File.WriteAllText(Path.Combine(tree, $"file{i}"), $"{i}\n");
+        _engine.Unmount("many", force: false);
+        string tarball = _store.Location + "/many.tar";
+        _engine.ExportDiff("many", null, tarball, CompressionKind.None, overwrite: true);
+        int? writerErrno = null;
+        var options = _store.Options;
+        var engine = StoreEngine.OpenExisting(new StoreOptions
+        {
+            Root = options.Root,
+            RunRoot = options.RunRoot,
+            LockTimeout = options.LockTimeout,
+            Progress = _ => writerErrno ??= OpenForWritingWithoutWaiting(tarball),
+        })!;
+
+        var refused = Assert.Throws<LayerToolsException>(() => engine.Create(new LayerSpec { Names = ["changed"] }, tarball));
+
+        Assert.Equal(LayerError.ArchiveChanged, refused.Error);
+        // The lease held the writer off: open refused it rather than let it write under the import.
+        Assert.Equal(Tmds.Linux.LibC.EWOULDBLOCK, writerErrno);
+        Assert.Equal(["many"], _engine.List().SelectMany(l => l.Names).ToArray());
+        Assert.Single(_store.TreeIds());
+        // With the import over, the tarball can be written again, and it imports.
+        Assert.Null(OpenForWritingWithoutWaiting(tarball));
+        Assert.Equal(Sha256(tarball), _engine.Create(new LayerSpec { Names = ["again"] }, tarball).UncompressedDigest);
+    }
+
+    /// <summary>Null if the file opened for writing at once, else the errno of the refusal.</summary>
+    private static int? OpenForWritingWithoutWaiting(string file)
+    {
+        try
+        {
+            Fs.Close(Fs.Open(file, Tmds.Linux.LibC.O_WRONLY | Tmds.Linux.LibC.O_NONBLOCK));
+            return null;
+        }
+        catch (NativeException e)
+        {
+            return e.Errno;
+        }
+    }
+
+    [Fact]
     public void Importing_into_a_read_only_layer_is_refused()
     {
         MakeBase();
