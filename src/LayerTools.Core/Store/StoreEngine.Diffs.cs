@@ -284,7 +284,8 @@ public sealed partial class StoreEngine
         if (!record.Untouched && !File.Exists(ExactRecordPath(record.Id))) return;
         record.Untouched = false;
         DeleteExactRecord(record.Id);
-        session.SaveLayers();
+        // A layer still being created is removed whole after a crash: its record need not say this first.
+        if (!record.Incomplete) session.SaveLayers();
     }
 
     private LayerRecord? ParentOf(Session session, LayerRecord record) =>
