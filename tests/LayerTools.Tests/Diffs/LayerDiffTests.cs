@@ -173,7 +173,7 @@ public abstract class LayerDiffTests : IDisposable
             Root = options.Root,
             RunRoot = options.RunRoot,
             LockTimeout = options.LockTimeout,
-            Progress = _ => writerErrno ??= OpenForWritingWithoutWaiting(tarball),
+            Progress = _ => writerErrno ??= LeasedFileDigestTests.OpenForWritingWithoutWaiting(tarball),
         })!;
 
         var refused = Assert.Throws<LayerToolsException>(() => engine.Create(new LayerSpec { Names = ["changed"] }, tarball));
@@ -184,22 +184,8 @@ public abstract class LayerDiffTests : IDisposable
         Assert.Equal(["many"], _engine.List().SelectMany(l => l.Names).ToArray());
         Assert.Single(_store.TreeIds());
         // With the import over, the tarball can be written again, and it imports.
-        Assert.Null(OpenForWritingWithoutWaiting(tarball));
+        Assert.Null(LeasedFileDigestTests.OpenForWritingWithoutWaiting(tarball));
         Assert.Equal(Sha256(tarball), _engine.Create(new LayerSpec { Names = ["again"] }, tarball).UncompressedDigest);
-    }
-
-    /// <summary>Null if the file opened for writing at once, else the errno of the refusal.</summary>
-    private static int? OpenForWritingWithoutWaiting(string file)
-    {
-        try
-        {
-            Fs.Close(Fs.Open(file, Tmds.Linux.LibC.O_WRONLY | Tmds.Linux.LibC.O_NONBLOCK));
-            return null;
-        }
-        catch (NativeException e)
-        {
-            return e.Errno;
-        }
     }
 
     [Fact]
