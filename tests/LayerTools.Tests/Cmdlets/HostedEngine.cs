@@ -47,10 +47,13 @@ public sealed class HostedEngine : IDisposable
 
     public void Dispose()
     {
-        // Leave no mount behind, whatever the test did.
+        // Leave no mount behind, whatever the test did, and no run directory (the store's mount counts) in /run.
         _runner.Invoke("Get-Layer -Root $r | Where-Object MountCount -gt 0 | Dismount-Layer -Force -Root $r");
+        ScriptResult store = _runner.Invoke("Get-LayerStore -Root $r -ErrorAction SilentlyContinue");
         _runner.Dispose();
         _directory.Dispose();
+        foreach (LayerStore described in store.Output.Select(o => o.BaseObject).OfType<LayerStore>())
+            if (Directory.Exists(described.RunRoot)) Directory.Delete(described.RunRoot, recursive: true);
     }
 
     private static string RepositoryRoot()
