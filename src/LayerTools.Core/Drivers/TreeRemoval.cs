@@ -1,13 +1,21 @@
+using System.Text;
 using LayerTools.Native;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
 
 namespace LayerTools.Drivers;
 
 /// <summary>
-/// Removes a layer tree that may hold anything a root file system holds: read-only directories,
-/// device nodes, immutable-looking modes. Never crosses into a mount inside the tree.
+/// Removes a layer tree that may hold anything a root file system holds: read-only and 000 directories,
+/// device nodes, any depth. Every call is made relative to an open directory and no symlink is followed,
+/// so a process that still has the tree open (a container whose mount was detached lazily) cannot lead
+/// the removal out of it by swapping a directory for a symlink. Never crosses into a mount inside the tree.
 /// </summary>
-public static class TreeRemoval
+public static unsafe class TreeRemoval
 {
+    private const int EISDIR = 21;
+    private const uint OwnerAll = 0x1C0;
+
     public static void Remove(string root)
     {
         if (!Fs.TryLstat(root, out FileStatus rootStatus)) return;
@@ -16,29 +24,140 @@ public static class TreeRemoval
             Fs.Unlink(root);
             return;
         }
-        // Post-order over an explicit stack: deep trees must not overflow the call stack.
-        var pending = new Stack<(string Path, bool Expanded)>();
-        pending.Push((root, false));
-        while (pending.Count > 0)
+        // Depth first, with the open directories of the current path on an explicit stack: no recursion
+        // and no path from the root, so depth costs neither call stack nor PATH_MAX.
+        var pending = new Stack<Level>();
+        fixed (byte* p = Fs.Utf8(root))
+            pending.Push(Level.Open(AT_FDCWD, p, root, isRoot: true));
+        try
         {
-            var (path, expanded) = pending.Pop();
-            if (expanded)
+            while (pending.Count > 0)
             {
-                Fs.Rmdir(path);
-                continue;
+                Level level = pending.Peek();
+                if (level.NextName() is { } name)
+                {
+                    fixed (byte* n = name)
+                    {
+                        // Most entries are not directories: one call removes them, and only a directory is opened.
+                        if (unlinkat(level.Fd, n, 0) == 0) continue;
+                        int error = errno;
+                        if (error == Errno.ENOENT) continue;
+                        string path = level.PathOf(name);
+                        if (error != EISDIR) throw new NativeException("unlinkat", path, error);
+                        pending.Push(Level.Open(level.Fd, n, path, isRoot: false));
+                    }
+                    continue;
+                }
+                pending.Pop().Dispose();
+                if (pending.TryPeek(out Level? parent))
+                {
+                    fixed (byte* n = level.Name)
+                        if (unlinkat(parent.Fd, n, AT_REMOVEDIR) != 0) throw new NativeException("rmdir", level.Path, errno);
+                }
             }
-            FileStatus status = Fs.Lstat(path);
-            if (status.IsMountRoot && path != root)
-                throw new IOException($"'{path}' is a mount point inside a layer tree; unmount it before removing the layer.");
-            // Root may remove entries of a 0555 directory, but rmdir of its children needs write+exec on it.
-            if ((status.Permissions & 0x1C0) != 0x1C0) Fs.Chmod(path, status.Permissions | 0x1C0);
-            pending.Push((path, true));
-            foreach (string name in DirectoryListing.Names(path))
+        }
+        finally
+        {
+            while (pending.TryPop(out Level? level)) level.Dispose();
+        }
+        Fs.Rmdir(root);
+    }
+
+    /// <summary>One open directory on the current path and the names in it still to remove.</summary>
+    private sealed class Level : IDisposable
+    {
+        private readonly List<byte[]> _names;
+        private int _next;
+
+        private Level(int fd, byte[] name, string path, List<byte[]> names)
+        {
+            Fd = fd;
+            Name = name;
+            Path = path;
+            _names = names;
+        }
+
+        public int Fd { get; private set; }
+        /// <summary>The NUL-terminated name in the parent directory.</summary>
+        public byte[] Name { get; }
+        /// <summary>The path, for messages only.</summary>
+        public string Path { get; }
+
+        /// <summary>
+        /// Opens the directory <paramref name="name"/> in <paramref name="parentFd"/>, refusing a symlink and a
+        /// mount inside the tree, gives its owner all permissions (removing its entries needs write and search
+        /// permission on it) and reads its names.
+        /// </summary>
+        public static Level Open(int parentFd, byte* name, string path, bool isRoot)
+        {
+            int fd = openat(parentFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (fd < 0 && errno == Errno.EACCES) fd = OpenUnreadable(parentFd, name, path);
+            if (fd < 0) throw new NativeException("openat", path, errno);
+            try
             {
-                string child = Path.Join(path, name);
-                if (Fs.Lstat(child).Kind == FileKind.Directory) pending.Push((child, false));
-                else Fs.Unlink(child);
+                FileStatus status = StatusOf(fd, path);
+                if (status.IsMountRoot && !isRoot)
+                    throw new IOException($"'{path}' is a mount point inside a layer tree; unmount it before removing the layer.");
+                if ((status.Permissions & OwnerAll) != OwnerAll && fchmod(fd, (ushort)(status.Permissions | OwnerAll)) != 0)
+                    throw new NativeException("fchmod", path, errno);
+                byte[] terminated = new byte[Utf8Length(name) + 1];
+                new ReadOnlySpan<byte>(name, terminated.Length - 1).CopyTo(terminated);
+                return new Level(fd, terminated, path, DirectoryListing.RawNames(fd, path));
             }
+            catch
+            {
+                close(fd);
+                throw;
+            }
+        }
+
+        /// <summary>The next name to remove, NUL-terminated; null when none is left.</summary>
+        public byte[]? NextName() => _next < _names.Count ? _names[_next++] : null;
+
+        public string PathOf(byte[] name) => System.IO.Path.Join(Path, Encoding.UTF8.GetString(name, 0, name.Length - 1));
+
+        public void Dispose()
+        {
+            if (Fd < 0) return;
+            close(Fd);
+            Fd = -1;
+        }
+
+        /// <summary>
+        /// A directory its owner may not read (overlayfs leaves its work/work at mode 000) opens after a chmod
+        /// made through a descriptor of the directory itself, so a symlink swapped in meanwhile is not followed.
+        /// </summary>
+        private static int OpenUnreadable(int parentFd, byte* name, string path)
+        {
+            int handle = openat(parentFd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+            if (handle < 0) return -1;
+            try
+            {
+                FileStatus status = StatusOf(handle, path);
+                // fchmod does not take an O_PATH descriptor; its /proc link names the very inode it holds.
+                Fs.Chmod($"/proc/self/fd/{handle}", status.Permissions | OwnerAll);
+                fixed (byte* dot = ".\0"u8)
+                    return openat(handle, dot, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+            }
+            finally
+            {
+                close(handle);
+            }
+        }
+
+        private static FileStatus StatusOf(int fd, string path)
+        {
+            statx sx;
+            fixed (byte* empty = "\0"u8)
+                if (statx(fd, empty, AT_EMPTY_PATH, STATX_BASIC_STATS, &sx) != 0) throw new NativeException("statx", path, errno);
+            return FileStatus.From(sx);
+        }
+
+        private static int Utf8Length(byte* name)
+        {
+            int length = 0;
+            while (name[length] != 0) length++;
+            return length;
         }
     }
 }

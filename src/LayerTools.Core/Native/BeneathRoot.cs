@@ -26,8 +26,6 @@ public sealed unsafe class BeneathRoot : IDisposable
     private const int ELOOP = 40;
     // New nodes start private; their real mode is set after chown, which would clear special bits.
     private const ushort OwnerOnly = 0x180;
-    // dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), then the name; the same on every architecture.
-    private const int DirentNameOffset = 19;
 
     // Index 0 is the root itself.
     private readonly List<(string Path, int Fd)> _chain = new();
@@ -198,7 +196,7 @@ public sealed unsafe class BeneathRoot : IDisposable
     /// </summary>
     public void RemoveChildrenExcept(Predicate<string> keep)
     {
-        foreach (byte[] child in ReadNames(CurrentFd, CurrentPath))
+        foreach (byte[] child in DirectoryListing.RawNames(CurrentFd, HostPath(CurrentPath)))
         {
             string? name = Decode(child);
             if (name is not null && keep(name)) continue;
@@ -360,7 +358,7 @@ public sealed unsafe class BeneathRoot : IDisposable
             if (fd < 0) throw new NativeException("openat", HostPath(path), errno);
             try
             {
-                foreach (byte[] child in ReadNames(fd, path))
+                foreach (byte[] child in DirectoryListing.RawNames(fd, HostPath(path)))
                     RemoveAt(fd, child, path + "/" + (Decode(child) ?? Encoding.UTF8.GetString(child, 0, child.Length - 1)));
             }
             finally
@@ -368,46 +366,6 @@ public sealed unsafe class BeneathRoot : IDisposable
                 close(fd);
             }
             Check(unlinkat(directoryFd, n, AT_REMOVEDIR), "rmdir", path, relativeToCurrent: false);
-        }
-    }
-
-    /// <summary>The raw, NUL-terminated names in a directory, "." and ".." left out; read in full before anything is removed.</summary>
-    private List<byte[]> ReadNames(int directoryFd, string path)
-    {
-        int fd;
-        fixed (byte* dot = ".\0"u8)
-            fd = openat(directoryFd, dot, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        if (fd < 0) throw new NativeException("openat", HostPath(path), errno);
-        nint stream = fdopendir(fd);
-        if (stream == 0)
-        {
-            int error = Marshal.GetLastPInvokeError();
-            close(fd);
-            throw new NativeException("fdopendir", HostPath(path), error);
-        }
-        var names = new List<byte[]>();
-        try
-        {
-            while (true)
-            {
-                Marshal.SetLastPInvokeError(0);
-                byte* entry = readdir64(stream);
-                if (entry == null)
-                {
-                    int error = Marshal.GetLastPInvokeError();
-                    if (error != 0) throw new NativeException("readdir", HostPath(path), error);
-                    return names;
-                }
-                var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + DirentNameOffset);
-                if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)) continue;
-                byte[] terminated = new byte[name.Length + 1];
-                name.CopyTo(terminated);
-                names.Add(terminated);
-            }
-        }
-        finally
-        {
-            closedir(stream);
         }
     }
 
@@ -646,13 +604,4 @@ public sealed unsafe class BeneathRoot : IDisposable
 
     [DllImport("libc", SetLastError = true)]
     private static extern int fremovexattr(int fd, byte* name);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern nint fdopendir(int fd);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern byte* readdir64(nint stream);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int closedir(nint stream);
 }
