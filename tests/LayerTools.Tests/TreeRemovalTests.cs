@@ -1,4 +1,3 @@
-using LayerTools.Drivers;
 using LayerTools.Native;
 using Xunit;
 
@@ -53,23 +52,38 @@ public sealed class TreeRemovalTests : IDisposable
     [Fact]
     public void A_tree_deeper_than_PATH_MAX_goes()
     {
-        // 1,500 levels of 9-character names: a path of 15,000 bytes, which no path-based call accepts.
-        using (var tree = new BeneathRoot(_tree))
-        {
-            string path = "";
-            for (int level = 0; level < 1500; level++)
-            {
-                tree.TryMakeDirectory("component", 0x1ED);
-                path = path.Length == 0 ? "component" : path + "/component";
-                Assert.True(tree.TryEnter(path, out _));
-            }
-            Assert.True(tree.TryCreateFile("bottom", 0x1A4, out BeneathRoot.OpenedFile file));
-            file.Dispose();
-        }
+        MakeDeepTree(_tree, "component");
 
         TreeRemoval.Remove(_tree);
 
         Assert.False(Fs.TryLstat(_tree, out _));
+    }
+
+    [Fact]
+    public void An_apply_removes_a_directory_deeper_than_PATH_MAX_in_place()
+    {
+        MakeDeepTree(_tree, "component");
+        File.WriteAllText(Path.Join(_tree, "stays"), "");
+
+        using (var tree = new BeneathRoot(_tree))
+            tree.Remove("component");
+
+        Assert.Equal(["stays"], DirectoryListing.Names(_tree));
+    }
+
+    /// <summary>1,500 levels of <paramref name="name"/> with a file at the bottom: with 9-character names a path of 15,000 bytes, which no path-based call accepts.</summary>
+    private static void MakeDeepTree(string root, string name)
+    {
+        using var tree = new BeneathRoot(root);
+        string path = "";
+        for (int level = 0; level < 1500; level++)
+        {
+            tree.TryMakeDirectory(name, 0x1ED);
+            path = path.Length == 0 ? name : path + "/" + name;
+            Assert.True(tree.TryEnter(path, out _));
+        }
+        Assert.True(tree.TryCreateFile("bottom", 0x1A4, out BeneathRoot.OpenedFile file));
+        file.Dispose();
     }
 
     [Fact]

@@ -341,32 +341,11 @@ public sealed unsafe class BeneathRoot : IDisposable
         return FileStatus.From(sx);
     }
 
-    /// <summary>
-    /// Removes a NUL-terminated name in a directory, descending into it if it is a directory (recursion as
-    /// deep as the tree).
-    /// </summary>
+    /// <summary>Removes a NUL-terminated name in a directory, descending into it if it is a directory (see <see cref="TreeRemoval"/>).</summary>
     private void RemoveAt(int directoryFd, byte[] name, string path)
     {
         fixed (byte* n = name)
-        {
-            if (unlinkat(directoryFd, n, 0) == 0) return;
-            int error = errno;
-            if (error == Errno.ENOENT) return;
-            if (error != EISDIR) throw new NativeException("unlinkat", HostPath(path), error);
-
-            int fd = openat(directoryFd, n, ReadDirectoryFlags, 0);
-            if (fd < 0) throw new NativeException("openat", HostPath(path), errno);
-            try
-            {
-                foreach (byte[] child in DirectoryListing.RawNames(fd, HostPath(path)))
-                    RemoveAt(fd, child, path + "/" + (Decode(child) ?? Encoding.UTF8.GetString(child, 0, child.Length - 1)));
-            }
-            finally
-            {
-                close(fd);
-            }
-            Check(unlinkat(directoryFd, n, AT_REMOVEDIR), "rmdir", path, relativeToCurrent: false);
-        }
+            TreeRemoval.RemoveAt(directoryFd, n, HostPath(path));
     }
 
     private bool Created(int rc, string call, string name)

@@ -1,9 +1,8 @@
 using System.Text;
-using LayerTools.Native;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
-namespace LayerTools.Drivers;
+namespace LayerTools.Native;
 
 /// <summary>
 /// Removes a layer tree that may hold anything a root file system holds: read-only and 000 directories,
@@ -24,43 +23,60 @@ public static unsafe class TreeRemoval
             Fs.Unlink(root);
             return;
         }
-        // Depth first, with the open directories of the current path on an explicit stack: no recursion
-        // and no path from the root, so depth costs neither call stack nor PATH_MAX.
-        var pending = new Stack<Level>();
         fixed (byte* p = Fs.Utf8(root))
-            pending.Push(Level.Open(AT_FDCWD, p, root, isRoot: true));
+            RemoveDirectory(AT_FDCWD, p, root, isRoot: true);
+    }
+
+    /// <summary>
+    /// Removes <paramref name="name"/> (NUL-terminated) in the directory open as <paramref name="directoryFd"/>,
+    /// a whole directory tree included; nothing there is fine. <paramref name="path"/> is for messages.
+    /// </summary>
+    internal static void RemoveAt(int directoryFd, byte* name, string path)
+    {
+        // Most entries are not directories: one call removes them, and only a directory is opened.
+        if (unlinkat(directoryFd, name, 0) == 0) return;
+        int error = errno;
+        if (error == Errno.ENOENT) return;
+        if (error != EISDIR) throw new NativeException("unlinkat", path, error);
+        RemoveDirectory(directoryFd, name, path, isRoot: false);
+    }
+
+    /// <summary>
+    /// Depth first, with the open directories of the current path on an explicit stack: no recursion and
+    /// no path from the root, so depth costs neither call stack nor PATH_MAX.
+    /// </summary>
+    private static void RemoveDirectory(int parentFd, byte* name, string path, bool isRoot)
+    {
+        var pending = new Stack<Level>();
+        pending.Push(Level.Open(parentFd, name, path, isRoot));
         try
         {
             while (pending.Count > 0)
             {
                 Level level = pending.Peek();
-                if (level.NextName() is { } name)
+                if (level.NextName() is { } child)
                 {
-                    fixed (byte* n = name)
+                    fixed (byte* n = child)
                     {
-                        // Most entries are not directories: one call removes them, and only a directory is opened.
                         if (unlinkat(level.Fd, n, 0) == 0) continue;
                         int error = errno;
                         if (error == Errno.ENOENT) continue;
-                        string path = level.PathOf(name);
-                        if (error != EISDIR) throw new NativeException("unlinkat", path, error);
-                        pending.Push(Level.Open(level.Fd, n, path, isRoot: false));
+                        string childPath = level.PathOf(child);
+                        if (error != EISDIR) throw new NativeException("unlinkat", childPath, error);
+                        pending.Push(Level.Open(level.Fd, n, childPath, isRoot: false));
                     }
                     continue;
                 }
                 pending.Pop().Dispose();
-                if (pending.TryPeek(out Level? parent))
-                {
-                    fixed (byte* n = level.Name)
-                        if (unlinkat(parent.Fd, n, AT_REMOVEDIR) != 0) throw new NativeException("rmdir", level.Path, errno);
-                }
+                int parent = pending.TryPeek(out Level? above) ? above.Fd : parentFd;
+                fixed (byte* n = level.Name)
+                    if (unlinkat(parent, n, AT_REMOVEDIR) != 0) throw new NativeException("rmdir", level.Path, errno);
             }
         }
         finally
         {
             while (pending.TryPop(out Level? level)) level.Dispose();
         }
-        Fs.Rmdir(root);
     }
 
     /// <summary>One open directory on the current path and the names in it still to remove.</summary>
