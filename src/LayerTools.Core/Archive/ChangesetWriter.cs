@@ -23,12 +23,16 @@ public static class ChangesetWriter
     {
         // A hardlink group inside the diff is written once as a file and then as links to that first name.
         var firstNames = new Dictionary<(ulong Device, ulong Inode), string>();
+        // Every path is reached one component at a time from the root, never through a symlink: a directory
+        // swapped for one while the export runs (by a container still writing to the layer) cannot lead it
+        // out of the tree. Changes come in path order, so most paths are in the directory reached last.
+        using var tree = new BeneathRoot(upperRoot);
         long entries = 0;
         foreach (LayerChange change in changes)
         {
             if (change.Kind == ChangeKind.Deleted)
                 tar.WriteEntry(Whiteout(change.Path));
-            else if (!WriteFromTree(tar, upperRoot, change.Path, firstNames))
+            else if (!WriteFromTree(tar, tree, change.Path, firstNames))
                 continue;
             if (++entries % ProgressEvery == 0)
                 progress?.Invoke(new WorkProgress(Activity, change.Path, tar.Position, 0));
@@ -37,11 +41,19 @@ public static class ChangesetWriter
     }
 
     /// <summary>Writes one path's entry; false for a socket, which tar cannot store (GNU tar skips them too).</summary>
-    private static bool WriteFromTree(TarWriter tar, string upperRoot, string layerPath, Dictionary<(ulong, ulong), string> firstNames)
+    private static bool WriteFromTree(TarWriter tar, BeneathRoot tree, string layerPath, Dictionary<(ulong, ulong), string> firstNames)
     {
-        string onDisk = layerPath == "/" ? upperRoot : Path.Join(upperRoot, layerPath.AsSpan(1));
+        string relative = layerPath == "/" ? "" : layerPath[1..];
+        string onDisk = relative.Length == 0 ? tree.Root : Path.Join(tree.Root, relative);
+        int slash = relative.LastIndexOf('/');
+        // The root is "." in itself.
+        string inDirectory = relative.Length == 0 ? "." : relative[(slash + 1)..];
+        if (!tree.TryEnter(slash < 0 ? "" : relative[..slash], out BeneathRoot.Block block))
+            throw new IOException(block.Kind is null
+                ? $"'{Path.Join(tree.Root, block.Path)}' is gone: the layer changed while it was exported. Export it again once nothing writes to it."
+                : $"'{Path.Join(tree.Root, block.Path)}' is no longer a directory: the layer changed while it was exported. Export it again once nothing writes to it.");
         string name = EntryName(layerPath);
-        FileStatus status = Fs.Lstat(onDisk);
+        FileStatus status = tree.Stat(inDirectory) ?? throw new NativeException("statx", onDisk, Errno.ENOENT);
         if (status.Kind == FileKind.Socket) return false;
 
         if (status.Kind != FileKind.Directory && status.LinkCount > 1)
@@ -67,17 +79,19 @@ public static class ChangesetWriter
             Gid = status.Gid,
             Size = status.Kind == FileKind.Regular ? status.Size : 0,
             Mtime = status.Mtime,
-            LinkName = status.Kind == FileKind.Symlink ? Fs.ReadLink(onDisk) : null,
+            LinkName = status.Kind == FileKind.Symlink ? tree.ReadLink(inDirectory) : null,
             DevMajor = status.RdevMajor,
             DevMinor = status.RdevMinor,
-            Xattrs = Xattrs.Read(onDisk),
+            Xattrs = tree.ReadXattrs(inDirectory),
         };
         if (status.Kind != FileKind.Regular || status.Size == 0)
         {
             tar.WriteEntry(entry);
             return true;
         }
-        int fd = Fs.OpenForReading(onDisk);
+        int fd = tree.OpenFileForReading(inDirectory, status);
+        if (fd < 0)
+            throw new IOException($"'{onDisk}' is no longer the file it was a moment before: the layer changed while it was exported. Export it again once nothing writes to it.");
         using var file = new SafeFileHandle(fd, ownsHandle: true);
         // Fewer blocks than bytes means holes (as GNU tar judges it); only the data travels, so the file lands sparse.
         if (status.Blocks * 512 < status.Size && DataExtents(fd, status.Size, onDisk) is { } extents)

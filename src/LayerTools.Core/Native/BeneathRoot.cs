@@ -95,6 +95,67 @@ public sealed unsafe class BeneathRoot : IDisposable
     /// <summary>What is at <paramref name="name"/> in the current directory, without following it; null if nothing is.</summary>
     public FileStatus? Stat(string name) => StatAt(CurrentFd, name, null);
 
+    /// <summary>The target of the symlink <paramref name="name"/> in the current directory.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    public string ReadLink(string name)
+    {
+        byte* buffer = stackalloc byte[4096];
+        long n;
+        fixed (byte* p = Encode(name, ref _name))
+            n = readlinkat(CurrentFd, p, buffer, 4096);
+        if (n < 0) throw new NativeException("readlink", HostPath(name, current: true), errno);
+        return Encoding.UTF8.GetString(buffer, (int)n);
+    }
+
+    /// <summary>The extended attributes of <paramref name="name"/> in the current directory itself (a symlink's own).</summary>
+    public IReadOnlyList<KeyValuePair<string, byte[]>> ReadXattrs(string name)
+    {
+        // The l*xattr calls take only paths. /proc/self/fd/N names the very directory held open, whatever
+        // its path has become, and the last component is not followed.
+        try
+        {
+            return Xattrs.Read($"/proc/self/fd/{CurrentFd}/{name}");
+        }
+        catch (NativeException e)
+        {
+            throw new NativeException(e.Call, HostPath(name, current: true), e.Errno);
+        }
+    }
+
+    /// <summary>
+    /// Opens <paramref name="name"/> in the current directory for reading if it is still the regular file
+    /// <paramref name="expected"/> describes (the same device and inode); -1 if it is not. Nothing else is
+    /// opened for reading, so a device node or FIFO put in its place cannot be set off by the open.
+    /// </summary>
+    public int OpenFileForReading(string name, FileStatus expected)
+    {
+        int handle;
+        fixed (byte* p = Encode(name, ref _name))
+            handle = openat(CurrentFd, p, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (handle < 0) throw new NativeException("open", HostPath(name, current: true), errno);
+        try
+        {
+            FileStatus? now = StatAt(handle, "", Join(CurrentPath, name), AT_EMPTY_PATH);
+            if (now is not { Kind: FileKind.Regular } found || found.Device != expected.Device || found.Inode != expected.Inode) return -1;
+            // Opened again for reading through its /proc link, which names the inode just checked, not a path.
+            int fd;
+            fixed (byte* p = Fs.Utf8($"/proc/self/fd/{handle}"))
+                fd = openat(AT_FDCWD, p, O_RDONLY | O_CLOEXEC | O_NOATIME, 0);
+            // O_NOATIME is refused (EPERM) on files the caller does not own unless it has CAP_FOWNER.
+            if (fd < 0 && errno == Errno.EPERM)
+            {
+                fixed (byte* p = Fs.Utf8($"/proc/self/fd/{handle}"))
+                    fd = openat(AT_FDCWD, p, O_RDONLY | O_CLOEXEC, 0);
+            }
+            if (fd < 0) throw new NativeException("open", HostPath(name, current: true), errno);
+            return fd;
+        }
+        finally
+        {
+            close(handle);
+        }
+    }
+
     /// <summary>The current directory's own status.</summary>
     public FileStatus StatCurrent() =>
         StatAt(CurrentFd, "", CurrentPath, AT_EMPTY_PATH) ?? throw new NativeException("statx", HostPath(CurrentPath), Errno.ENOENT);
