@@ -34,11 +34,26 @@ if ($env:BENCH_OP) {
 
 function Optional([string] $value) { if ($value -eq '-') { $null } else { $value } }
 
+# Waits until the JIT has compiled nothing for 100 ms (3 s at most): .NET recompiles code that just got
+# hot (the untimed removal before a timed import, say) on a thread of its own, which would otherwise
+# take a core from the operation timed next.
+function Wait-QuietJit {
+    $count = [System.Runtime.JitInfo]::GetCompiledMethodCount($false)
+    $quiet = [Diagnostics.Stopwatch]::StartNew()
+    $all = [Diagnostics.Stopwatch]::StartNew()
+    while ($quiet.ElapsedMilliseconds -lt 100 -and $all.ElapsedMilliseconds -lt 3000) {
+        [Threading.Thread]::Sleep(10)
+        $now = [System.Runtime.JitInfo]::GetCompiledMethodCount($false)
+        if ($now -ne $count) { $count = $now; $quiet.Restart() }
+    }
+}
+
 function Invoke-BenchCommand([string[]] $words) {
     $store = $words[1]
     switch ($words[0]) {
         'time' {
             $operation = Get-Operation $words[1]
+            Wait-QuietJit
             & /usr/bin/sync
             $clock = [Diagnostics.Stopwatch]::StartNew()
             & $operation $words[2] $words[3]
