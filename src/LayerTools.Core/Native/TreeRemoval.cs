@@ -33,12 +33,21 @@ public static unsafe class TreeRemoval
     /// </summary>
     internal static void RemoveAt(int directoryFd, byte* name, string path)
     {
-        // Most entries are not directories: one call removes them, and only a directory is opened.
-        if (unlinkat(directoryFd, name, 0) == 0) return;
-        int error = errno;
-        if (error == Errno.ENOENT) return;
+        int error = Unlink(directoryFd, name);
+        if (error == 0) return;
         if (error != EISDIR) throw new NativeException("unlinkat", path, error);
         RemoveDirectory(directoryFd, name, path, isRoot: false);
+    }
+
+    /// <summary>
+    /// Unlinks a name in a directory: 0 once it is gone (or was never there), EISDIR for a directory, which
+    /// the caller descends into, else the errno. Most entries are not directories, so one call removes them.
+    /// </summary>
+    private static int Unlink(int directoryFd, byte* name)
+    {
+        if (unlinkat(directoryFd, name, 0) == 0) return 0;
+        int error = errno;
+        return error == Errno.ENOENT ? 0 : error;
     }
 
     /// <summary>
@@ -58,9 +67,8 @@ public static unsafe class TreeRemoval
                 {
                     fixed (byte* n = child)
                     {
-                        if (unlinkat(level.Fd, n, 0) == 0) continue;
-                        int error = errno;
-                        if (error == Errno.ENOENT) continue;
+                        int error = Unlink(level.Fd, n);
+                        if (error == 0) continue;
                         string childPath = level.PathOf(child);
                         if (error != EISDIR) throw new NativeException("unlinkat", childPath, error);
                         pending.Push(Level.Open(level.Fd, n, childPath, isRoot: false));
