@@ -22,7 +22,6 @@ public sealed unsafe class BeneathRoot : IDisposable
 {
     private static readonly int WalkFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     private static readonly int ReadDirectoryFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    private const int EISDIR = 21;
     private const int ELOOP = 40;
     // New nodes start private; their real mode is set after chown, which would clear special bits.
     private const ushort OwnerOnly = 0x180;
@@ -96,15 +95,10 @@ public sealed unsafe class BeneathRoot : IDisposable
     public FileStatus? Stat(string name) => StatAt(CurrentFd, name, null);
 
     /// <summary>The target of the symlink <paramref name="name"/> in the current directory.</summary>
-    [System.Runtime.CompilerServices.SkipLocalsInit]
     public string ReadLink(string name)
     {
-        byte* buffer = stackalloc byte[4096];
-        long n;
         fixed (byte* p = Encode(name, ref _name))
-            n = readlinkat(CurrentFd, p, buffer, 4096);
-        if (n < 0) throw new NativeException("readlink", HostPath(name, current: true), errno);
-        return Encoding.UTF8.GetString(buffer, (int)n);
+            return Fs.ReadLinkAt(CurrentFd, p, HostPath(name, current: true));
     }
 
     /// <summary>The extended attributes of <paramref name="name"/> in the current directory itself (a symlink's own).</summary>

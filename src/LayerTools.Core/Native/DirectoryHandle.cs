@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Tmds.Linux;
@@ -120,16 +119,10 @@ public sealed unsafe class DirectoryHandle : IDisposable
         return fd;
     }
 
-    // The buffer is written by the kernel before it is read, so clearing it first would be wasted work.
-    [SkipLocalsInit]
     public string ReadLink(string name)
     {
-        byte* buffer = stackalloc byte[4096];
-        long n;
         fixed (byte* p = Encode(name))
-            n = readlinkat(_fd, p, buffer, 4096);
-        if (n < 0) throw new NativeException("readlink", PathOf(name), errno);
-        return Encoding.UTF8.GetString(buffer, (int)n);
+            return Fs.ReadLinkAt(_fd, p, PathOf(name));
     }
 
     /// <summary>

@@ -75,13 +75,19 @@ public static unsafe class Fs
 
     public static string ReadLink(string path)
     {
-        byte[] buffer = new byte[4096];
-        long n;
         fixed (byte* p = Utf8(path))
-        fixed (byte* b = buffer)
-            n = readlinkat(AT_FDCWD, p, b, buffer.Length);
-        if (n < 0) throw new NativeException("readlink", path, errno);
-        return Encoding.UTF8.GetString(buffer, 0, (int)n);
+            return ReadLinkAt(AT_FDCWD, p, path);
+    }
+
+    /// <summary>The target of the symlink <paramref name="name"/> (NUL-terminated) in a directory; <paramref name="pathForErrors"/> names it in a failure.</summary>
+    // The buffer is written by the kernel before it is read, so clearing it first would be wasted work.
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    internal static string ReadLinkAt(int directoryFd, byte* name, string pathForErrors)
+    {
+        byte* buffer = stackalloc byte[4096];
+        long n = readlinkat(directoryFd, name, buffer, 4096);
+        if (n < 0) throw new NativeException("readlink", pathForErrors, errno);
+        return Encoding.UTF8.GetString(buffer, (int)n);
     }
 
     /// <summary>Sets owner and group of the path itself (a symlink is not followed).</summary>
