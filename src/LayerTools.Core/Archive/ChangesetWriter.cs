@@ -49,9 +49,7 @@ public static class ChangesetWriter
         // The root is "." in itself.
         string inDirectory = relative.Length == 0 ? "." : relative[(slash + 1)..];
         if (!tree.TryEnter(slash < 0 ? "" : relative[..slash], out BeneathRoot.Block block))
-            throw new IOException(block.Kind is null
-                ? $"'{Path.Join(tree.Root, block.Path)}' is gone: the layer changed while it was exported. Export it again once nothing writes to it."
-                : $"'{Path.Join(tree.Root, block.Path)}' is no longer a directory: the layer changed while it was exported. Export it again once nothing writes to it.");
+            throw ChangedMeanwhile(Path.Join(tree.Root, block.Path), block.Kind is null ? "is gone" : "is no longer a directory");
         string name = EntryName(layerPath);
         FileStatus status = tree.Stat(inDirectory) ?? throw new NativeException("statx", onDisk, Errno.ENOENT);
         if (status.Kind == FileKind.Socket) return false;
@@ -91,7 +89,7 @@ public static class ChangesetWriter
         }
         int fd = tree.OpenFileForReading(inDirectory, status);
         if (fd < 0)
-            throw new IOException($"'{onDisk}' is no longer the file it was a moment before: the layer changed while it was exported. Export it again once nothing writes to it.");
+            throw ChangedMeanwhile(onDisk, "is no longer the file it was a moment before");
         using var file = new SafeFileHandle(fd, ownsHandle: true);
         // Fewer blocks than bytes means holes (as GNU tar judges it); only the data travels, so the file lands sparse.
         if (status.Blocks * 512 < status.Size && DataExtents(fd, status.Size, onDisk) is { } extents)
@@ -106,6 +104,9 @@ public static class ChangesetWriter
         }
         return true;
     }
+
+    private static IOException ChangedMeanwhile(string path, string problem) =>
+        new($"'{path}' {problem}: the layer changed while it was exported. Export it again once nothing writes to it.");
 
     /// <summary>
     /// The file's data extents (the writer ends the map), or null to store the file whole: when the extents
